@@ -1,0 +1,18 @@
+"""Model registry: `create_model(name, **cfg)` builds any model of the book by name."""
+from __future__ import annotations
+
+import importlib
+
+from torch import nn
+
+MODELS: dict[str, str] = {
+}
+
+
+def create_model(name: str, **cfg) -> nn.Module:
+    """Instantiate the registered model `name` with its keyword configuration."""
+    if name not in MODELS:
+        raise KeyError(f"unknown model {name!r}; registered models: {', '.join(sorted(MODELS))}")
+    module_name, _, attr = MODELS[name].partition(":")
+    factory = getattr(importlib.import_module(module_name), attr)
+    return factory(**cfg)

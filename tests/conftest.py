@@ -1,0 +1,47 @@
+"""Shared fixtures: notebooks are executed once per session (smoke defaults) into a fresh runs folder."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from iaa_lib.book import render_html, toc_notebooks
+from iaa_lib.notebook import run_notebook
+from iaa_lib.paths import REPO_ROOT
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+_executed: dict[Path, dict] = {}
+
+
+@pytest.fixture(scope="session")
+def session_runs_dir(tmp_path_factory) -> Path:
+    """A fresh IAA_RUNS_DIR, so notebook checks always train from scratch."""
+    runs = tmp_path_factory.mktemp("runs")
+    os.environ["IAA_RUNS_DIR"] = str(runs)
+    return runs
+
+
+@pytest.fixture(scope="session")
+def execute_notebook(session_runs_dir):
+    """Execute a notebook (repo-relative path) once per session; return run_notebook's result."""
+    def execute(rel_path: str) -> dict:
+        path = (REPO_ROOT / rel_path).resolve()
+        if path not in _executed:
+            _executed[path] = run_notebook(path)
+        return _executed[path]
+    return execute
+
+
+@pytest.fixture(scope="session")
+def notebook_metrics(execute_notebook):
+    """`notebook_metrics("notebooks/x/02_train.py") -> dict`: the metrics JSON of its smoke run."""
+    return lambda rel_path: execute_notebook(rel_path)["metrics"]
+
+
+@pytest.fixture(scope="session")
+def built_book(execute_notebook) -> Path:
+    """Every book notebook executed, then the HTML rendered; returns _build/html."""
+    for path in toc_notebooks():
+        execute_notebook(str(path.relative_to(REPO_ROOT)))
+    return render_html()
