@@ -66,7 +66,7 @@ def learning_curves(history: dict[str, Any], metric: str = "srcc", label: str = 
     axes[0].plot(epochs, [row["train_loss"] for row in history["epochs"]], marker="o", label=label or None)
     axes[0].set_xlabel("epoch")
     axes[0].set_ylabel("training loss")
-    axes[1].plot(epochs, [row["val"][metric] for row in history["epochs"]], marker="o", label=label or None)
+    axes[1].plot(epochs, [row[f"val_{metric}"] for row in history["epochs"]], marker="o", label=label or None)
     axes[1].set_xlabel("epoch")
     axes[1].set_ylabel(f"validation {metric}")
     if label:

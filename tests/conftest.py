@@ -6,8 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from iaa_lib.book import render_html, toc_notebooks
-from iaa_lib.notebook import run_notebook
 from iaa_lib.paths import REPO_ROOT
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -25,6 +23,8 @@ def session_runs_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def execute_notebook(session_runs_dir):
     """Execute a notebook (repo-relative path) once per session; return run_notebook's result."""
+    from iaa_lib.notebook import run_notebook
+
     def execute(rel_path: str) -> dict:
         path = (REPO_ROOT / rel_path).resolve()
         if path not in _executed:
@@ -42,6 +42,8 @@ def notebook_metrics(execute_notebook):
 @pytest.fixture(scope="session")
 def built_book(execute_notebook) -> Path:
     """Every book notebook executed, then the HTML rendered; returns _build/html."""
+    from iaa_lib.book import render_html, toc_notebooks
+
     for path in toc_notebooks():
         execute_notebook(str(path.relative_to(REPO_ROOT)))
     return render_html()

@@ -105,3 +105,20 @@ def test_record_metrics_rejects_non_finite(tmp_path):
         record_metrics(tmp_path / "m.json", {"srcc": float("nan")})
     path = record_metrics(tmp_path / "m.json", {"srcc": 0.5, "nested": {"a": [1, 2]}})
     assert json.loads(path.read_text()) == {"srcc": 0.5, "nested": {"a": [1, 2]}}
+
+
+def test_cli_run_refuses_unknown_parameter_and_runs_good_ones(tmp_path):
+    import subprocess
+    import sys
+    metrics = tmp_path / "m.json"
+    path = write_nb(tmp_path, f'n = 2\nmetrics_file = "{metrics}"\n', """\
+        from iaa_lib.notebook import record_metrics
+        record_metrics(metrics_file, {"n": n})
+        """)
+    bad = subprocess.run([sys.executable, "-m", "iaa_lib", "run", str(path), "-p", "m", "1"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown parameter 'm'" in bad.stderr
+    good = subprocess.run([sys.executable, "-m", "iaa_lib", "run", str(path), "-p", "n", "5"],
+                          capture_output=True, text=True)
+    assert good.returncode == 0, good.stderr
+    assert json.loads(metrics.read_text()) == {"n": 5}

@@ -15,7 +15,7 @@ PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
 def readme_commands() -> list[str]:
     """The shell commands in the README's first code block (the two that do everything)."""
     block = re.search(r"```bash\n(.*?)```", (REPO_ROOT / "README.md").read_text(), re.S).group(1)
-    return [line.strip() for line in block.splitlines() if line.strip() and not line.startswith("#")]
+    return [line.split("#")[0].strip() for line in block.splitlines() if line.split("#")[0].strip()]
 
 
 def test_environment_yml_parses_and_delegates_to_pip():

@@ -6,6 +6,12 @@ import importlib
 from torch import nn
 
 MODELS: dict[str, str] = {
+    "nima": "iaa_lib.models.nima:NIMA",
+    "dat": "iaa_lib.models.dat:DAT",
+    "eat": "iaa_lib.models.eat:EAT",
+    "milnet": "iaa_lib.models.milnet:milnet",
+    "ssmr": "iaa_lib.models.ssmr:SSMR",
+    "cgiaa": "iaa_lib.models.cgiaa:create_cgiaa",
 }
 
 

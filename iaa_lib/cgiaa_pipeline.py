@@ -1,0 +1,496 @@
+"""CG-IAA stage runners: cached image features, VLAP and expert training (checkpointed by config hash),
+critique generation, text embedding and MAP feature datasets."""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+
+from iaa_lib.contrastive import info_nce
+from iaa_lib.critique_tokenizer import ClipBPETokenizer
+from iaa_lib.data.images import load_rgb
+from iaa_lib.data.transforms import eval_transform
+from iaa_lib.models.cgiaa import AestheticCLIP, CritiqueExperts
+
+
+def fingerprint(*parts) -> str:
+    """Short stable hash of JSON-able parts and tensors (to key caches and checkpoints on their inputs)."""
+    digest = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, torch.Tensor):
+            digest.update(part.detach().cpu().float().numpy().tobytes())
+        elif isinstance(part, np.ndarray):
+            digest.update(np.ascontiguousarray(part).tobytes())
+        else:
+            digest.update(json.dumps(part, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]
+
+
+def load_image_batch(paths: Sequence[str | os.PathLike], size: int, mean: Sequence[float], std: Sequence[float]
+                     ) -> torch.Tensor:
+    """Images -> normalised float tensor (N, 3, size, size) (squash resize, as the released generator)."""
+    transform = eval_transform(size, mean, std)
+    return torch.stack([transform(load_rgb(p)) for p in paths])
+
+
+@torch.no_grad()
+def image_features(clip: AestheticCLIP, paths: Sequence[str | os.PathLike], batch_size: int = 64) -> torch.Tensor:
+    """Visual features before the projection (N, Dv) of image files, in eval mode."""
+    clip.eval()
+    chunks = []
+    for start in range(0, len(paths), batch_size):
+        images = load_image_batch(paths[start:start + batch_size], clip.image_size, clip.mean, clip.std)
+        chunks.append(clip.image_features(images).float())
+    return torch.cat(chunks)
+
+
+def cached_image_features(clip: AestheticCLIP, paths: Sequence[str | os.PathLike], cache_dir: str | os.PathLike,
+                          tag: str) -> torch.Tensor:
+    """image_features, stored in cache_dir/<tag>-<hash>.pt and reused when present (hash of the paths, the image
+    size and the tower's first weight tensors, which change whenever the tower is trained)."""
+    tower_state = [clip.image_tower.state_dict()[k] for k in list(clip.image_tower.state_dict())[:3]]
+    path = Path(cache_dir) / f"{tag}-{fingerprint([str(p) for p in paths], clip.image_size, *tower_state)}.pt"
+    if path.is_file():
+        return torch.load(path, weights_only=True)
+    features = image_features(clip, paths)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(features, path)
+    return features
+
+
+def train_or_load(module: torch.nn.Module, key: dict, out_dir: str | os.PathLike, name: str,
+                  train: Callable[[], dict]) -> dict:
+    """Run `train()` (returns a history dict) unless out_dir/<name>-<hash(key)>.pt exists; then load it."""
+    path = Path(out_dir) / f"{name}-{fingerprint(key)}.pt"
+    if path.is_file():
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        module.load_state_dict(state["model"])
+        print(f"loaded {path.name} (same configuration): no training needed")
+        return state["history"]
+    history = train()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": module.state_dict(), "history": history, "key": key}, path)
+    return history
+
+
+# ----------------------------------------------------------------------------------------------- VLAP
+@dataclass(frozen=True)
+class VLAPSchedule:
+    """AesCLIP recipe (borrowed): AdamW(lr, betas, eps 1e-3, wd 0.01), lr x 0.5 every `halve_every` steps.
+
+    With `epochs` set (full: 20 epochs, halving every 2), steps = epochs x ceil(images / batch_size) and
+    halve_every = 2 epochs: one epoch shows every training image once (with one of its comments).
+    """
+
+    steps: int = 150
+    epochs: int | None = None
+    batch_size: int = 64
+    lr: float = 6e-5
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-3
+    weight_decay: float = 0.01
+    halve_every: int = 50
+    seed: int = 0
+
+
+def train_vlap(clip: AestheticCLIP, pairs: pd.DataFrame, visual_input: Callable[[torch.Tensor], torch.Tensor],
+               schedule: VLAPSchedule, parameters: Sequence[torch.nn.Parameter] | None = None) -> dict:
+    """Contrastive (image, comment) training; pairs has columns image_index (int) and text.
+
+    Each batch holds distinct images; identical comment strings in a batch count as extra positives.
+    `visual_input(indices)` returns the visual features (B, Dv) of those images (cached or from the tower).
+    Returns {"loss": [per step]}.
+    """
+    if not {"image_index", "text"} <= set(pairs.columns):
+        raise ValueError(f"pairs needs columns image_index and text, got {list(pairs.columns)}")
+    generator = torch.Generator().manual_seed(schedule.seed)
+    params = list(parameters) if parameters is not None else [p for p in clip.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=schedule.lr, betas=schedule.betas, eps=schedule.eps,
+                                  weight_decay=schedule.weight_decay)
+    by_image = pairs.groupby("image_index")["text"].apply(list).to_dict()
+    image_ids = torch.tensor(sorted(by_image))
+    steps, halve_every = schedule.steps, schedule.halve_every
+    if schedule.epochs is not None:
+        steps_per_epoch = math.ceil(len(image_ids) / schedule.batch_size)
+        steps, halve_every = schedule.epochs * steps_per_epoch, 2 * steps_per_epoch
+    tokens_of = {t: clip.tokenize([t])[0] for t in pairs["text"].unique()}
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=halve_every, gamma=0.5)
+    losses = []
+    clip.train()
+    for _ in range(steps):
+        chosen = image_ids[torch.randperm(len(image_ids), generator=generator)[: schedule.batch_size]]
+        texts = []
+        for index in chosen.tolist():
+            options = by_image[index]
+            texts.append(options[int(torch.randint(len(options), (1,), generator=generator))])
+        same_text = torch.tensor([[a == b for b in texts] for a in texts])
+        image_emb = clip.embed_image_features(visual_input(chosen))
+        text_emb = clip.encode_text(torch.stack([tokens_of[t] for t in texts]))
+        loss = info_nce(image_emb, text_emb, clip.temperature, positives=same_text)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        losses.append(float(loss.detach()))
+    clip.eval()
+    return {"loss": losses}
+
+
+@torch.no_grad()
+def embed_texts(clip: AestheticCLIP, texts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
+    """Unit-norm text embeddings (N, E) from the VLAP text tower."""
+    clip.eval()
+    chunks = [clip.encode_text(clip.tokenize(texts[i:i + batch_size])) for i in range(0, len(texts), batch_size)]
+    return torch.cat(chunks) if chunks else torch.empty(0, clip.embed_dim)
+
+
+def retrieval_hits(image_emb: torch.Tensor, text_emb: torch.Tensor, texts: Sequence[str],
+                   own_texts: Sequence[set[str]], k: int = 1) -> float:
+    """Share of images whose top-k retrieved comments (by cosine) contain one of the image's own comment strings."""
+    top = (image_emb @ text_emb.t()).topk(k, dim=1).indices
+    return float(np.mean([any(texts[j] in own for j in row) for row, own in zip(top.tolist(), own_texts)]))
+
+
+# ----------------------------------------------------------------------------------------------- experts
+@dataclass(frozen=True)
+class ExpertSchedule:
+    """Caption training: AdamW, linear warm-up then linear decay to 0 (ClipCap/CG-IAA: lr 2e-5, 5,000 warm-up)."""
+
+    steps: int = 300
+    batch_size: int = 64
+    lr: float = 3e-3
+    warmup: int = 20
+    weight_decay: float = 0.01
+    seed: int = 0
+
+
+def train_experts(experts: CritiqueExperts, tokenizer: ClipBPETokenizer, embeddings: torch.Tensor,
+                  captions: pd.DataFrame, max_tokens: int, schedule: ExpertSchedule) -> dict:
+    """Train the attribute mappers (and an unfrozen LM) on captions: columns image_index, attribute, sentence.
+
+    embeddings (N_images, E) are the (VLAP) image embeddings indexed by image_index. Returns {"loss": [...]}.
+    """
+    unknown = set(captions["attribute"]) - set(experts.attributes)
+    if unknown:
+        raise ValueError(f"captions have attributes without an expert: {sorted(unknown)}")
+    ids, mask = tokenizer.encode_captions(list(captions["sentence"]), max_tokens)
+    attribute_index = torch.tensor([experts.attributes.index(a) for a in captions["attribute"]])
+    image_index = torch.tensor(captions["image_index"].to_numpy())
+    generator = torch.Generator().manual_seed(schedule.seed)
+    params = [p for p in experts.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=schedule.lr, weight_decay=schedule.weight_decay)
+
+    def factor(step: int) -> float:
+        if step < schedule.warmup:
+            return (step + 1) / schedule.warmup
+        return max(0.0, (schedule.steps - step) / max(1, schedule.steps - schedule.warmup))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    losses = []
+    experts.train()
+    for _ in range(schedule.steps):
+        rows = torch.randint(len(captions), (schedule.batch_size,), generator=generator)
+        loss = experts.loss(embeddings[image_index[rows]], attribute_index[rows], ids[rows], mask[rows])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        losses.append(float(loss.detach()))
+    experts.eval()
+    return {"loss": losses}
+
+
+@torch.no_grad()
+def caption_nll(experts: CritiqueExperts, tokenizer: ClipBPETokenizer, embeddings: torch.Tensor,
+                captions: pd.DataFrame, max_tokens: int) -> float:
+    """Mean per-token negative log-likelihood of held-out captions (same columns as for train_experts)."""
+    experts.eval()
+    ids, mask = tokenizer.encode_captions(list(captions["sentence"]), max_tokens)
+    attribute_index = torch.tensor([experts.attributes.index(a) for a in captions["attribute"]])
+    emb = embeddings[torch.tensor(captions["image_index"].to_numpy())]
+    return float(experts.loss(emb, attribute_index, ids, mask))
+
+
+@torch.no_grad()
+def generate_critiques(experts: CritiqueExperts, tokenizer: ClipBPETokenizer, embeddings: torch.Tensor,
+                       max_tokens: int, beam_width: int = 5, batch_size: int = 256) -> pd.DataFrame:
+    """One critique per image and attribute: columns image_index, attribute, critique, score (mean log-prob)."""
+    experts.eval()
+    rows = []
+    for attribute in experts.attributes:
+        for start in range(0, len(embeddings), batch_size):
+            result = experts.generate(attribute, embeddings[start:start + batch_size], tokenizer.stop_ids,
+                                      max_tokens, beam_width)
+            for offset, (tokens, score) in enumerate(zip(result.tokens, result.scores.tolist())):
+                rows.append((start + offset, attribute, tokenizer.decode(tokens), score))
+    return pd.DataFrame(rows, columns=["image_index", "attribute", "critique", "score"])
+
+
+def critique_matrix(critiques: pd.DataFrame, attributes: Sequence[str], n_images: int) -> list[list[str]]:
+    """Long critique frame -> [image][attribute] texts (every image must have one critique per attribute)."""
+    table = critiques.pivot(index="image_index", columns="attribute", values="critique")
+    if len(table) != n_images or table[list(attributes)].isna().any().any():
+        raise ValueError("critique frame must hold one critique per image and attribute")
+    return table.sort_index()[list(attributes)].values.tolist()
+
+
+# ----------------------------------------------------------------------------------------------- MAP data
+class FeatureDataset(Dataset):
+    """MAP training items: visual_feature (Dv), critique_embeddings (C, E), mos, dist (10), image_id."""
+
+    def __init__(self, visual: torch.Tensor, critiques: torch.Tensor, frame: pd.DataFrame) -> None:
+        from iaa_lib.data.labels import DIST_COLUMNS
+
+        if not (len(visual) == len(critiques) == len(frame)):
+            raise ValueError(f"visual ({len(visual)}), critiques ({len(critiques)}) and frame ({len(frame)}) "
+                             "must have the same length")
+        self.visual, self.critiques = visual.float(), critiques.float()
+        self.mos = torch.tensor(frame["mos"].to_numpy(), dtype=torch.float32)
+        self.dist = torch.tensor(frame[DIST_COLUMNS].to_numpy(), dtype=torch.float32)
+        self.ids = list(frame["image_id"].astype(str))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> dict:
+        return {"visual_feature": self.visual[index], "critique_embeddings": self.critiques[index],
+                "mos": self.mos[index], "dist": self.dist[index], "image_id": self.ids[index]}
+
+
+
+
+
+
+def first_last_mean(values: Sequence[float], k: int = 10) -> tuple[float, float]:
+    """Mean of the first k and of the last k values of a curve."""
+    k = max(1, min(k, len(values) // 2 or 1))
+    return float(np.mean(values[:k])), float(np.mean(values[-k:]))
+
+
+
+
+# ----------------------------------------------------------------------------------------------- book data
+SYNTHETIC_SPLIT_RATIOS = (0.7, 0.1, 0.2)
+
+
+def book_catalogue(run_dir: str | os.PathLike, n_synthetic: int, image_size: int = 96, seed: int = 0,
+                   real_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The chapter's images, one row each (row position = image_index): the synthetic set, then the real photos.
+
+    Real photos: the embedded 77-photo AVA sample, or `real_dir` laid out the same way (labels.csv with AVA
+    votes, images/<id>.jpg, comments.jsonl, splits.csv) for a full run; n_synthetic = 0 skips the synthetic set.
+    Columns: image_id, path, source ("synthetic" | "ava_sample"), split, mos, dist_1..dist_10, comments (list of
+    str; synthetic: one per attribute), comment_attributes (the synthetic comments' true attributes, else []).
+    The synthetic frame is cached as run_dir/synthetic/labels-<n>-<size>-<seed>.pkl.
+    """
+    from iaa_lib.data.labels import DIST_COLUMNS
+    from iaa_lib.data.sample import load_ava_sample, load_sample_comments, sample_splits
+    from iaa_lib.data.splits import assert_disjoint, random_split
+    from iaa_lib.data.synthetic import COMMENT_ATTRIBUTES, make_synthetic
+
+    columns = ["image_id", "path", "source", "split", "mos", *DIST_COLUMNS, "comments", "comment_attributes"]
+    parts = []
+    if n_synthetic:
+        folder = Path(run_dir) / "synthetic"
+        cache = folder / f"labels-{n_synthetic}-{image_size}-{seed}.pkl"
+        if cache.is_file() and all(Path(p).is_file() for p in pd.read_pickle(cache)["path"]):
+            synthetic = pd.read_pickle(cache)
+        else:
+            synthetic = make_synthetic(n_synthetic, folder, image_size=image_size, seed=seed)
+            synthetic.to_pickle(cache)
+        splits = random_split(synthetic["image_id"], ratios=SYNTHETIC_SPLIT_RATIOS, seed=seed)
+        assert_disjoint(splits)
+        split_of = {i: name for name, ids in splits.items() for i in ids}
+        parts.append(synthetic.assign(source="synthetic", split=synthetic["image_id"].map(split_of),
+                                      comment_attributes=[list(COMMENT_ATTRIBUTES)] * len(synthetic))[columns])
+    real, image_dir = load_ava_sample(real_dir)
+    real_split = {i: name for name, ids in sample_splits(real_dir).items() for i in ids}
+    real_comments = load_sample_comments(real_dir)
+    real = real.assign(path=[str(image_dir / f"{i}.jpg") for i in real["image_id"]], source="ava_sample",
+                       split=real["image_id"].map(real_split),
+                       comments=[real_comments.get(i, []) for i in real["image_id"]],
+                       comment_attributes=[[] for _ in range(len(real))])
+    parts.append(real[columns])
+    return pd.concat(parts, ignore_index=True)
+
+
+def comment_sentences(catalogue: pd.DataFrame, splits: Sequence[str] = ("train",)) -> pd.DataFrame:
+    """One row per comment sentence of the catalogue rows in `splits`: image_index, source, text, true_attribute
+    (the synthetic comment's attribute; None for real comments)."""
+    from iaa_lib.attributes import split_sentences
+
+    rows = []
+    for index, row in catalogue[catalogue["split"].isin(splits)].iterrows():
+        attributes = row["comment_attributes"] or [None] * len(row["comments"])
+        rows += [(index, row["source"], sentence, attribute)
+                 for text, attribute in zip(row["comments"], attributes) for sentence in split_sentences(text)]
+    return pd.DataFrame(rows, columns=["image_index", "source", "text", "true_attribute"])
+
+
+# ----------------------------------------------------------------------------------------------- stages
+def vlap_stage(cfg, catalogue: pd.DataFrame, run_dir: str | os.PathLike, schedule: VLAPSchedule,
+               train_image_tower: bool = False) -> tuple[AestheticCLIP, torch.Tensor, dict]:
+    """Build the aesthetic CLIP, cache the visual features of every catalogue image and run VLAP on the train
+    comments (checkpointed). With a frozen image tower (smoke) VLAP trains proj + text tower on cached features.
+    Returns (clip, visual features (N, Dv) after VLAP, history)."""
+    from iaa_lib.models.cgiaa import build_clip
+
+    clip = build_clip(cfg)
+    paths = list(catalogue["path"])
+    features = cached_image_features(clip, paths, Path(run_dir) / "features", "visual")
+    pairs = comment_sentences(catalogue, ("train",))
+    if train_image_tower:
+        def visual_input(indices: torch.Tensor) -> torch.Tensor:
+            images = load_image_batch([paths[i] for i in indices.tolist()], clip.image_size, clip.mean, clip.std)
+            return clip.image_features(images)
+    else:
+        clip.image_tower.requires_grad_(False)
+        def visual_input(indices: torch.Tensor) -> torch.Tensor:
+            return features[indices]
+    key = {"stage": "vlap", "config": cfg.as_dict(), "schedule": asdict(schedule), "tower": train_image_tower,
+           "pairs": fingerprint(pairs[["image_index", "text"]].values.tolist()), "features": fingerprint(features)}
+    history = train_or_load(clip, key, run_dir, "vlap", lambda: train_vlap(clip, pairs, visual_input, schedule))
+    clip.eval()
+    if train_image_tower:
+        features = cached_image_features(clip, paths, Path(run_dir) / "features", "visual-vlap")
+    history = {**history, "key": fingerprint(key)}
+    return clip, features, history
+
+
+@torch.no_grad()
+def image_embeddings(clip: AestheticCLIP, features: torch.Tensor) -> torch.Tensor:
+    """Unit-norm VLAP image embeddings (N, E) from cached visual features."""
+    clip.eval()
+    return clip.embed_image_features(features)
+
+
+def expert_captions(catalogue: pd.DataFrame, splitter, splits: Sequence[str] = ("train",),
+                    sources: Sequence[str] = ("synthetic",)) -> pd.DataFrame:
+    """Attribute-labelled caption sentences for the experts: image_index, sentence, attribute, method, true_attribute."""
+    sentences = comment_sentences(catalogue[catalogue["source"].isin(sources)], splits)
+    labelled = splitter.classify(list(sentences["text"]))
+    return pd.DataFrame({"image_index": sentences["image_index"].to_numpy(), "sentence": sentences["text"].to_numpy(),
+                         "attribute": [a.attribute for a in labelled], "method": [a.method for a in labelled],
+                         "true_attribute": sentences["true_attribute"].to_numpy()})
+
+
+def experts_stage(cfg, embeddings: torch.Tensor, captions: pd.DataFrame, run_dir: str | os.PathLike,
+                  schedule: ExpertSchedule, vlap_key: str):
+    """Tokenizer (compact BPE fitted on the captions, or GPT-2's for loaded weights), experts trained on the
+    captions (checkpointed). Returns (experts, tokenizer, history)."""
+    from iaa_lib.critique_tokenizer import LocalGPT2Tokenizer
+    from iaa_lib.models.cgiaa import build_experts
+
+    if cfg.gpt2_path is None:
+        tokenizer = ClipBPETokenizer.fit(captions["sentence"])
+    else:
+        tokenizer = LocalGPT2Tokenizer(cfg.gpt2_path)
+    torch.manual_seed(schedule.seed)
+    experts = build_experts(cfg, tokenizer.vocab_size)
+    key = {"stage": "experts", "config": cfg.as_dict(), "schedule": asdict(schedule), "vlap": vlap_key,
+           "captions": fingerprint(captions[["image_index", "sentence", "attribute"]].values.tolist())}
+    history = train_or_load(experts, key, run_dir, "experts",
+                            lambda: train_experts(experts, tokenizer, embeddings, captions, cfg.caption_tokens,
+                                                  schedule))
+    experts.eval()
+    return experts, tokenizer, {**history, "key": fingerprint(key)}
+
+
+def critiques_stage(experts: CritiqueExperts, tokenizer, embeddings: torch.Tensor, cfg, run_dir: str | os.PathLike,
+                    experts_key: str) -> pd.DataFrame:
+    """Critique cache: generate one critique per image and attribute once, store it as a pickle, reuse it."""
+    path = Path(run_dir) / f"critiques-{fingerprint(experts_key, fingerprint(embeddings), cfg.beam_width, cfg.max_generate)}.pkl"
+    if path.is_file():
+        return pd.read_pickle(path)
+    critiques = generate_critiques(experts, tokenizer, embeddings, cfg.max_generate, cfg.beam_width)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    critiques.to_pickle(path)
+    return critiques
+
+
+# ----------------------------------------------------------------------------------------------- MAP stage
+@torch.no_grad()
+def critique_embeddings(clip: AestheticCLIP, texts: Sequence[Sequence[str]]) -> torch.Tensor:
+    """[image][critique] texts (each image the same number C) -> unit-norm embeddings (N, C, E)."""
+    n_critiques = len(texts[0]) if len(texts) else 0
+    flat = [t for row in texts for t in row]
+    if any(len(row) != n_critiques for row in texts):
+        raise ValueError("every image needs the same number of critiques")
+    return embed_texts(clip, flat).view(len(texts), n_critiques, -1)
+
+
+def map_stage(name: str, visual: torch.Tensor | None, critiques: torch.Tensor | None, catalogue: pd.DataFrame,
+              rows: dict[str, Sequence[int]], run_dir: str | os.PathLike, epochs: int = 40, lr: float = 1e-3,
+              batch_size: int = 32, hidden: int = 128, dropout: float = 0.1, seed: int = 0):
+    """Train (or load) a MAPHead on cached features with the engine (EMD r=2 per sample, AdamW, cosine) and
+    evaluate it on rows["test"]. visual or critiques may be None (text-only / image-only).
+    Returns (head, history, test metrics, test predictions frame)."""
+    from torch.utils.data import DataLoader
+
+    from iaa_lib.losses import EMDLoss
+    from iaa_lib.models.cgiaa import MAPHead
+    from iaa_lib.training import FitConfig, evaluate, fit_or_load
+
+    n = len(catalogue)
+    visual_all = visual if visual is not None else torch.zeros(n, 0)
+    critiques_all = critiques if critiques is not None else torch.zeros(n, 0, 1)
+    head = MAPHead(visual_all.shape[1], critiques_all.shape[2] if critiques is not None else 0,
+                   critiques_all.shape[1], hidden=hidden, dropout=dropout)
+
+    def dataset(split: str) -> FeatureDataset:
+        index = torch.tensor(list(rows[split]))
+        return FeatureDataset(visual_all[index], critiques_all[index], catalogue.iloc[index.numpy()])
+
+    loaders = {s: DataLoader(dataset(s), batch_size=batch_size, shuffle=(s == "train"),
+                             generator=torch.Generator().manual_seed(seed)) for s in ("train", "val", "test")}
+    data_key = fingerprint(visual_all, critiques_all, {s: list(map(int, r)) for s, r in rows.items()})
+    cfg = FitConfig(epochs=epochs, lr=lr, weight_decay=0.01, schedule="cosine", seed=seed, progress=False,
+                    out_dir=str(Path(run_dir) / "map" / f"{name}-{data_key}"), extra={"data": data_key})
+    head, history = fit_or_load(head, EMDLoss(r=2, reduction="sample"), loaders["train"], loaders["val"], cfg)
+    metrics, predictions = evaluate(head, loaders["test"], return_predictions=True)
+    return head, history, metrics, predictions
+
+
+@dataclass
+class Stages:
+    """Everything notebooks 3-4 reuse from stages 1-2: models, features, embeddings, critiques."""
+
+    clip: AestheticCLIP
+    features: torch.Tensor
+    embeddings: torch.Tensor
+    experts: CritiqueExperts
+    tokenizer: object
+    critiques: pd.DataFrame
+    critique_texts: list[list[str]]
+    generated: torch.Tensor  # (N, 4, E) embeddings of the generated critiques
+
+
+def load_stages(cfg, catalogue: pd.DataFrame, run_dir: str | os.PathLike, vlap_schedule: VLAPSchedule,
+                train_image_tower: bool, expert_schedule: ExpertSchedule, zero_shot: bool) -> Stages:
+    """Run (or load, when notebooks 1-2 already did) VLAP, the experts and the critique cache."""
+    from iaa_lib.attributes import ATTRIBUTES, AttributeSplitter
+
+    clip, features, vlap_history = vlap_stage(cfg, catalogue, run_dir, vlap_schedule, train_image_tower)
+    embeddings = image_embeddings(clip, features)
+    encoder = None
+    if zero_shot:
+        from iaa_lib.models.backbones import create_text_encoder
+
+        minilm = create_text_encoder("minilm")
+        encoder = lambda texts: minilm.encode(list(texts), batch_size=128)  # noqa: E731
+    sources = ("synthetic",) if (catalogue["source"] == "synthetic").any() else ("ava_sample",)
+    captions = expert_captions(catalogue, AttributeSplitter(encoder=encoder), ("train",), sources)
+    experts, tokenizer, expert_history = experts_stage(cfg, embeddings, captions, run_dir, expert_schedule,
+                                                       vlap_history["key"])
+    critiques = critiques_stage(experts, tokenizer, embeddings, cfg, run_dir, expert_history["key"])
+    texts = critique_matrix(critiques, ATTRIBUTES, len(catalogue))
+    return Stages(clip, features, embeddings, experts, tokenizer, critiques, texts, critique_embeddings(clip, texts))

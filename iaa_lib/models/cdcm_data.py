@@ -1,0 +1,180 @@
+"""CDCM-Net inputs: frozen visual tokens and padded comment features per image, cached, as a torch Dataset.
+
+The image encoder and the text encoder are frozen, so both modalities are computed once and cached on disk
+(visual tokens through iaa_lib.retrieval.extract_features, sentences through iaa_lib.text.SentenceFeatureCache).
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from iaa_lib.data.labels import DIST_COLUMNS
+from iaa_lib.models.cdcm import ImageTokens, create_image_tokens
+
+
+class FlatTokens(nn.Module):
+    """ImageTokens with flattened output [B, N*C], so the pooled-feature cache of iaa_lib.retrieval stores them."""
+
+    def __init__(self, tokens: ImageTokens) -> None:
+        super().__init__()
+        self.tokens = tokens
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """[B, 3, H, W] -> [B, N*C]."""
+        return self.tokens(images).flatten(1)
+
+
+def visual_token_table(
+    frame: pd.DataFrame, image_dir: str | os.PathLike | None, encoder_name: str, weights: str | None,
+    image_size: int, cache_dir: str | os.PathLike, batch_size: int = 32,
+) -> torch.Tensor:
+    """Frozen-encoder tokens of every frame row: [n_images, N, C] float32, read from the disk cache when present."""
+    from iaa_lib.data.transforms import eval_transform
+    from iaa_lib.retrieval import extract_features
+
+    tokens = create_image_tokens(encoder_name, weights)
+    backbone = tokens.backbone
+    transform = eval_transform(image_size, backbone.mean, backbone.std)
+    with torch.no_grad():
+        probe = tokens(torch.zeros(1, 3, image_size, image_size))
+    n_tokens, width = probe.shape[1:]
+    store = extract_features(
+        frame, image_dir, backbone_name=f"cdcm_tokens:{encoder_name}@{image_size}", weights=weights,
+        transform=transform, backbone=FlatTokens(tokens), cache_dir=cache_dir, batch_size=batch_size,
+    )
+    return store.rows(frame["image_id"].astype(str).tolist()).float().view(len(frame), n_tokens, width)
+
+
+class CDCMFeatureDataset(Dataset):
+    """item = dict(visual_tokens [N,C], comment_features [T,D], comment_mask [T] bool, dist [10], mos, image_id)."""
+
+    def __init__(self, frame: pd.DataFrame, visual_tokens: torch.Tensor, comment_features: torch.Tensor,
+                 comment_mask: torch.Tensor) -> None:
+        n = len(frame)
+        if visual_tokens.ndim != 3 or visual_tokens.shape[0] != n:
+            raise ValueError(f"CDCMFeatureDataset: visual_tokens must be [{n}, N, C] (one row per frame row), "
+                             f"got {tuple(visual_tokens.shape)}")
+        if comment_features.ndim != 3 or comment_features.shape[0] != n or tuple(comment_mask.shape) != tuple(comment_features.shape[:2]):
+            raise ValueError(f"CDCMFeatureDataset: comment_features must be [{n}, T, D] with a [{n}, T] mask, got "
+                             f"{tuple(comment_features.shape)} and {tuple(comment_mask.shape)}")
+        missing = [c for c in ("image_id", "mos", *DIST_COLUMNS) if c not in frame.columns]
+        if missing:
+            raise ValueError(f"CDCMFeatureDataset: label frame lacks column(s) {missing}")
+        self.image_ids = frame["image_id"].astype(str).tolist()
+        self.mos = torch.tensor(frame["mos"].to_numpy(np.float32))
+        self.dist = torch.tensor(frame[DIST_COLUMNS].to_numpy(np.float32))
+        self.visual_tokens = visual_tokens.float()
+        self.comment_features = comment_features.float()
+        self.comment_mask = comment_mask.bool()
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def __getitem__(self, index: int) -> dict:
+        return dict(visual_tokens=self.visual_tokens[index], comment_features=self.comment_features[index],
+                    comment_mask=self.comment_mask[index], dist=self.dist[index], mos=self.mos[index],
+                    image_id=self.image_ids[index])
+
+
+def subset_rows(ids: Sequence[str], all_ids: Sequence[str]) -> torch.Tensor:
+    """Row positions [len(ids)] of `ids` inside `all_ids` (KeyError naming the first missing id)."""
+    position = {str(i): row for row, i in enumerate(all_ids)}
+    missing = [i for i in ids if str(i) not in position]
+    if missing:
+        raise KeyError(f"image ids not in the feature table: {missing[:5]}")
+    return torch.tensor([position[str(i)] for i in ids])
+
+
+def comments_by_id(frame: pd.DataFrame) -> Mapping[str, list[str]]:
+    """{image_id: comments} from a frame's `comments` column (make_synthetic's per-attribute critiques)."""
+    if "comments" not in frame.columns:
+        raise ValueError("frame has no `comments` column (make_synthetic frames do)")
+    return {str(i): list(c) for i, c in zip(frame["image_id"], frame["comments"])}
+
+
+def synthetic_inputs(n: int, out_dir: str | os.PathLike, profile: str = "smoke", seed: int = 0,
+                     image_size: int = 96, variant: str = "textbook") -> dict:
+    """Synthetic set with cached CDCM inputs: dict(frame, tokens [n,N,C], comments [n,T,D], mask [n,T], sentences, cache)."""
+    from iaa_lib.data.synthetic import make_synthetic
+    from iaa_lib.paths import resolve
+
+    folder = resolve(out_dir)
+    frame = make_synthetic(n, folder / "images", image_size=image_size, seed=seed)
+    return _inputs(frame, None, comments_by_id(frame), folder / "features", profile, variant)
+
+
+def sample_inputs(out_dir: str | os.PathLike, profile: str = "smoke", variant: str = "textbook") -> dict:
+    """The 77 embedded AVA photos with cached CDCM inputs (real comments for 16 of them, zero rows elsewhere)."""
+    from iaa_lib.data.sample import load_ava_sample, load_sample_comments
+    from iaa_lib.paths import resolve
+
+    frame, image_dir = load_ava_sample()
+    return _inputs(frame, image_dir, load_sample_comments(), resolve(out_dir) / "features", profile, variant)
+
+
+def text_cache(profile: str, cache_dir: str | os.PathLike):
+    """SentenceFeatureCache of the profile's text encoder (smoke: MiniLM, full: CLIP ViT-B/32 text tower)."""
+    from iaa_lib.models.backbones import create_text_encoder
+    from iaa_lib.models.cdcm import ENCODERS
+    from iaa_lib.text import SentenceFeatureCache
+
+    spec = ENCODERS[profile]
+    encoder = create_text_encoder(spec["text"], weights=spec["text_weights"])
+    return SentenceFeatureCache(encoder, spec["text"], spec["text_weights"], cache_dir)
+
+
+def _inputs(frame: pd.DataFrame, image_dir, comments: Mapping[str, list[str]], cache_dir, profile: str,
+            variant: str) -> dict:
+    from iaa_lib.models.cdcm import ENCODERS
+    from iaa_lib.text import comment_feature_rows
+
+    spec = ENCODERS[profile]
+    tokens = visual_token_table(frame, image_dir, spec["image"], spec["image_weights"], spec["image_size"], cache_dir)
+    cache = text_cache(profile, cache_dir)
+    features, mask, sentences = comment_feature_rows(frame["image_id"].astype(str).tolist(), comments, cache,
+                                                     spec["max_sentences"], variant)
+    return dict(frame=frame.reset_index(drop=True), tokens=tokens, comments=features, mask=mask,
+                sentences=sentences, cache=cache, raw_comments=comments, image_dir=image_dir)
+
+
+def split_datasets(inputs: dict, splits: Mapping[str, Sequence[str]], blank_comments: Sequence[str] = ()) -> dict:
+    """{split: CDCMFeatureDataset}; splits named in blank_comments get zero comment rows (no comment available)."""
+    ids = inputs["frame"]["image_id"].astype(str).tolist()
+    out = {}
+    for name, split_ids in splits.items():
+        rows = subset_rows(split_ids, ids)
+        comments, mask = inputs["comments"][rows], inputs["mask"][rows]
+        if name in blank_comments:
+            comments, mask = torch.zeros_like(comments), torch.zeros_like(mask)
+        out[name] = CDCMFeatureDataset(inputs["frame"].iloc[rows.numpy()], inputs["tokens"][rows], comments, mask)
+    return out
+
+
+def fit_cdcm(datasets: Mapping[str, Dataset], out_dir: str | os.PathLike, profile: str = "smoke",
+             modality: str = "recalled", variant: str = "textbook", epochs: int = 8, lr: float = 1e-3,
+             batch_size: int = 32, seed: int = 0, device: str | None = None):
+    """Train (or load the finished run in out_dir) a CDCM-Net model on datasets["train"], selecting on "val".
+
+    Project design (no training code was released): Adam, no weight decay, cosine decay, EMD1 main loss plus
+    aux_loss = L_rec + L_add + sum_m L_conf,m (weights 1), best epoch by validation SRCC. Returns (model, history)."""
+    from torch.utils.data import DataLoader
+
+    from iaa_lib.models.cdcm import CDCMNet, cdcm_main_loss
+    from iaa_lib.paths import resolve
+    from iaa_lib.seed import seed_everything
+    from iaa_lib.training.engine import FitConfig, fit_or_load
+
+    seed_everything(seed)
+    model = CDCMNet(profile, variant=variant, modality=modality)
+    generator = torch.Generator().manual_seed(seed)
+    train = DataLoader(datasets["train"], batch_size=batch_size, shuffle=True, drop_last=True, generator=generator)
+    val = DataLoader(datasets["val"], batch_size=256)
+    cfg = FitConfig(epochs=epochs, lr=lr, optimizer="adam", weight_decay=0.0, schedule="cosine", seed=seed,
+                    out_dir=str(resolve(out_dir)), select_metric="srcc", progress=False, device=device)
+    return fit_or_load(model, cdcm_main_loss(variant), train, val, cfg)

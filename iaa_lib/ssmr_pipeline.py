@@ -1,0 +1,147 @@
+"""The SSMR chapter's pipeline: prepare a dataset's references (SRIG) and train the graph head (MRGR) on them.
+
+Shared by the chapter's notebooks so that the same parameters give the same cached features, references
+and checkpoint (`fit_or_load` keys the run on its configuration).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from iaa_lib.data.splits import random_split
+from iaa_lib.data.synthetic import make_synthetic
+from iaa_lib.data.transforms import eval_transform
+from iaa_lib.models.ssmr import SSMR, SSMRLoss
+from iaa_lib.paths import resolve
+from iaa_lib.retrieval import SearchResult, extract_features, random_references
+from iaa_lib.srig import (
+    ReferenceSetup, SSMRGraphDataset, build_reference_setup, extract_semantic_and_style, extract_style,
+)
+from iaa_lib.training import FitConfig, fit_or_load
+
+
+def prepare_references(
+    frame: pd.DataFrame,
+    splits: dict[str, list[str]],
+    backbone: nn.Module,
+    weights: str | None,
+    image_size: int,
+    cache_dir: str | os.PathLike,
+    style_backbone: nn.Module | None = None,
+    style_weights: str | None = None,
+) -> ReferenceSetup:
+    """Cached semantic + style features of `frame` at image_size px and train-only indices over `splits`.
+
+    Style = Gram matrices of `style_backbone`'s early layers when given (e.g. a CNN beside a Swin semantic
+    backbone), else of `backbone`'s, in the same pass as the semantic feature.
+    """
+    transform = eval_transform(image_size, backbone.mean, backbone.std)
+    if style_backbone is None:
+        semantic, style = extract_semantic_and_style(
+            frame, backbone=backbone, backbone_name=backbone.name, weights=weights, transform=transform,
+            cache_dir=resolve(cache_dir),
+        )
+    else:
+        semantic = extract_features(frame, backbone=backbone, backbone_name=backbone.name, weights=weights,
+                                    transform=transform, cache_dir=resolve(cache_dir))
+        style = extract_style(
+            frame, backbone=style_backbone, backbone_name=style_backbone.name, weights=style_weights,
+            transform=eval_transform(image_size, style_backbone.mean, style_backbone.std), cache_dir=resolve(cache_dir),
+        )
+    return build_reference_setup(frame, splits, semantic, style)
+
+
+def load_or_make_synthetic(n: int, out_dir: str | os.PathLike, image_size: int = 96, seed: int = 0) -> pd.DataFrame:
+    """make_synthetic(n, out_dir, image_size, seed), written once: later calls reload the frame, so the image
+    files (and hence the feature-cache keys and checkpoints that depend on them) stay the same."""
+    folder = resolve(out_dir)
+    frame_path = folder / f"labels_n{n}_s{image_size}_seed{seed}.pkl"
+    if frame_path.is_file():
+        frame = pd.read_pickle(frame_path)
+        if all(os.path.isfile(p) for p in frame["path"]):
+            return frame
+    frame = make_synthetic(n, folder, image_size=image_size, seed=seed)
+    frame.to_pickle(frame_path)
+    return frame
+
+
+def synthetic_splits(frame: pd.DataFrame, seed: int = 0) -> dict[str, list[str]]:
+    """70 / 15 / 15 % random split of a synthetic set."""
+    return random_split(frame["image_id"], (0.7, 0.15, 0.15), seed=seed)
+
+
+@dataclass
+class SSMRRun:
+    """One trained SSMR head: its model, training history, per-split graph datasets and references."""
+
+    model: SSMR
+    history: dict
+    datasets: dict[str, SSMRGraphDataset]
+    references: dict[str, SearchResult]
+
+
+def graph_datasets(
+    setup: ReferenceSetup, references: dict[str, SearchResult], num_references: int, alpha: float
+) -> dict[str, SSMRGraphDataset]:
+    """SSMRGraphDataset per split (rows of the setup's frame in split order)."""
+    frame = setup.frame.set_index("image_id", drop=False)
+    return {
+        name: SSMRGraphDataset(frame.loc[ids].reset_index(drop=True), setup.semantic, setup.style, references[name],
+                               num_references=num_references, alpha=alpha)
+        for name, ids in setup.splits.items()
+    }
+
+
+def train_ssmr(
+    setup: ReferenceSetup,
+    out_dir: str | os.PathLike,
+    *,
+    alpha: float = 0.5,
+    num_references: int = 4,
+    reference_source: str = "fused",
+    variant: str = "textbook",
+    config: str = "smoke",
+    hidden: int | None = None,
+    layers: int | None = None,
+    epochs: int = 20,
+    lr: float = 1e-3,
+    batch_size: int = 32,
+    schedule: str = "step",
+    step_epochs: int = 10,
+    gamma: float = 0.1,
+    seed: int = 0,
+    device: str | None = None,
+) -> SSMRRun:
+    """Train (or load) SSMR on the setup's train split with references by `reference_source` ("fused" or "random").
+
+    Score range: the training split's min/max (textbook) or the code's fixed (2.75695, 10) (as_published).
+    Adam, no weight decay, SmoothL1 on normalised scores, checkpoint selected on val SRCC.
+    """
+    if reference_source == "fused":
+        references = setup.references(alpha=alpha, k=max(num_references, 1))
+    elif reference_source == "random":
+        references = {name: random_references(ids, setup.splits["train"], max(num_references, 1), seed=seed)
+                      for name, ids in setup.splits.items()}
+    else:
+        raise ValueError(f"reference_source must be 'fused' or 'random', got {reference_source!r}")
+    datasets = graph_datasets(setup, references, num_references, alpha)
+    train_scores = setup.frame.set_index("image_id").loc[setup.splits["train"], "mos"]
+    score_range = {} if variant == "as_published" else dict(min_score=float(train_scores.min()), max_score=float(train_scores.max()))
+    model = SSMR(config, variant=variant, in_dim=setup.semantic.dim, nodes=num_references + 1,
+                 hidden=hidden, layers=layers, **score_range)
+    loss = SSMRLoss(model.min_score, model.max_score)
+    generator = torch.Generator().manual_seed(seed)
+    train_loader = DataLoader(datasets["train"], batch_size=batch_size, shuffle=True, generator=generator)
+    val_loader = DataLoader(datasets["val"], batch_size=256)
+    cfg = FitConfig(
+        epochs=epochs, lr=lr, optimizer="adam", weight_decay=0.0, schedule=schedule, step_epochs=step_epochs,
+        gamma=gamma, target="mos", seed=seed, device=device, out_dir=str(resolve(out_dir)), progress=False,
+        extra=dict(alpha=alpha, reference_source=reference_source, features=setup.semantic.key),
+    )
+    model, history = fit_or_load(model, loss, train_loader, val_loader, cfg)
+    return SSMRRun(model, history, datasets, references)

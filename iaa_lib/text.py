@@ -1,0 +1,118 @@
+"""Comments -> sentences -> per-sentence text features, cached on disk by encoder and text.
+
+Sentence splitting follows CDCM-Net's AVA script (spec section 1): split on [.?!], delete the characters of a
+strip class from every piece, drop pieces that end up empty.
+- ``variant="textbook"`` (default): the intended strip class (all digits, ASCII punctuation, full-width CJK
+  punctuation); whitespace-only pieces are dropped too; the surviving pieces are whitespace-trimmed.
+- ``variant="as_published"``: the mis-escaped class of the released script: it deletes 0 and 4-9 and every
+  capital ``S`` but keeps 1, 2, 3 and the backslash; whitespace-only pieces (e.g. after a final ". ") are kept
+  and count as sentences.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import string
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import nn
+
+from iaa_lib.paths import resolve
+
+SPLIT_VARIANTS = ("textbook", "as_published")
+SENTENCE_END = re.compile(r"[.?!]")
+CJK_PUNCTUATION = "，。！？、；：“”‘’（）【】《》…—～￥"
+TEXTBOOK_STRIP = set(string.digits) | set(string.punctuation) | set(CJK_PUNCTUATION)
+AS_PUBLISHED_STRIP = (TEXTBOOK_STRIP - set("123\\")) | {"S"}
+
+
+def split_sentences(comment: str, variant: str = "textbook") -> list[str]:
+    """Sentences of one comment: split on [.?!], strip-class characters deleted, empty pieces dropped."""
+    if variant not in SPLIT_VARIANTS:
+        raise ValueError(f"split_sentences: variant must be one of {SPLIT_VARIANTS}, got {variant!r}")
+    if not isinstance(comment, str):
+        raise ValueError(f"split_sentences: comment must be a str, got {type(comment).__name__}")
+    strip = TEXTBOOK_STRIP if variant == "textbook" else AS_PUBLISHED_STRIP
+    sentences = []
+    for piece in SENTENCE_END.split(comment):
+        cleaned = "".join(ch for ch in piece if ch not in strip)
+        if variant == "textbook":
+            cleaned = " ".join(cleaned.split())
+        if cleaned:
+            sentences.append(cleaned)
+    return sentences
+
+
+def comment_sentences(comments: Sequence[str], variant: str = "textbook") -> list[str]:
+    """All sentences of an image's comments, in comment order."""
+    return [s for comment in comments for s in split_sentences(comment, variant)]
+
+
+class SentenceFeatureCache:
+    """Per-sentence features of one text encoder, cached in <cache_dir>/<sha of encoder name+weights>.pt.
+
+    features(texts) encodes only texts not cached yet and returns [len(texts), dim] float32 rows."""
+
+    def __init__(self, encoder: nn.Module, encoder_name: str, weights: str | None, cache_dir: str | os.PathLike,
+                 batch_size: int = 128) -> None:
+        self.encoder = encoder
+        self.batch_size = batch_size
+        key = hashlib.sha256(f"{encoder_name}\0{weights}".encode()).hexdigest()[:16]
+        self.path = resolve(cache_dir) / f"sentences_{key}.pt"
+        self.rows: dict[str, int] = {}
+        self.table = torch.zeros(0, int(encoder.dim))
+        if self.path.is_file():
+            saved = torch.load(self.path, weights_only=True)
+            if saved["encoder"] != encoder_name or saved["weights"] != str(weights):
+                raise ValueError(f"{self.path}: cache belongs to {saved['encoder']}/{saved['weights']}; delete it")
+            self.rows = {t: i for i, t in enumerate(saved["texts"])}
+            self.table = saved["features"]
+        self.encoder_name, self.weights = encoder_name, str(weights)
+
+    def features(self, texts: Sequence[str]) -> torch.Tensor:
+        """[len(texts), dim] float32 features (CPU), encoding and saving the missing ones."""
+        missing = list(dict.fromkeys(t for t in texts if t not in self.rows))
+        if missing:
+            new = self.encoder.encode(missing, batch_size=self.batch_size).float().cpu()
+            self.rows.update({t: len(self.rows) + i for i, t in enumerate(missing)})
+            self.table = torch.cat([self.table, new])
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            torch.save({"encoder": self.encoder_name, "weights": self.weights, "texts": list(self.rows),
+                        "features": self.table}, tmp)
+            tmp.replace(self.path)
+        if not texts:
+            return torch.zeros(0, self.table.shape[1])
+        return self.table[torch.tensor([self.rows[t] for t in texts])]
+
+
+def comment_feature_rows(
+    image_ids: Sequence[str], comments: Mapping[str, Sequence[str]], cache: SentenceFeatureCache,
+    max_sentences: int, variant: str = "textbook",
+) -> tuple[torch.Tensor, torch.Tensor, list[list[str]]]:
+    """Per image: its sentence features zero-padded / truncated to max_sentences rows.
+
+    Returns features [n, max_sentences, dim] float32, mask [n, max_sentences] bool (True = a real sentence) and
+    the kept sentences per image. Images without comments get all-zero rows and an all-False mask."""
+    if max_sentences < 1:
+        raise ValueError(f"max_sentences must be >= 1, got {max_sentences}")
+    per_image = [comment_sentences(comments.get(str(i), []), variant)[:max_sentences] for i in image_ids]
+    flat = [s for sentences in per_image for s in sentences]
+    table = cache.features(flat)
+    features = torch.zeros(len(per_image), max_sentences, table.shape[1])
+    mask = torch.zeros(len(per_image), max_sentences, dtype=torch.bool)
+    start = 0
+    for row, sentences in enumerate(per_image):
+        features[row, : len(sentences)] = table[start : start + len(sentences)]
+        mask[row, : len(sentences)] = True
+        start += len(sentences)
+    return features, mask, per_image
+
+
+def sentence_counts(image_ids: Sequence[str], comments: Mapping[str, Sequence[str]],
+                    variant: str = "textbook") -> dict[str, int]:
+    """Number of sentences per image id (0 for images without comments), for the >= 5-sentence AVA filter."""
+    return {str(i): len(comment_sentences(comments.get(str(i), []), variant)) for i in image_ids}
+
