@@ -11,6 +11,7 @@ MODELS: dict[str, str] = {
     "eat": "iaa_lib.models.eat:EAT",
     "milnet": "iaa_lib.models.milnet:milnet",
     "ssmr": "iaa_lib.models.ssmr:SSMR",
+    "cdcm": "iaa_lib.models.cdcm:cdcm",
     "cgiaa": "iaa_lib.models.cgiaa:create_cgiaa",
 }
 

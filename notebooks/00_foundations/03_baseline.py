@@ -29,20 +29,21 @@
 profile = "smoke"
 config = "smoke"
 image_size = 128
-epochs = 5
+epochs = 4
 batch_size = 16
 lr = 3e-3
 backbone_lr = 3e-4
-n_synthetic = 240
+n_synthetic = 200
 synthetic_size = 96
 data_root = ""
+threads = 1
 seed = 0
 run_dir = "runs/00_foundations/baseline"
 metrics_file = "runs/00_foundations/03_baseline.json"
 
 # %%
 if profile == "full":
-    config, image_size, epochs, batch_size = "full", 224, 20, 64
+    config, image_size, epochs, batch_size, threads = "full", 224, 20, 64, 0
     lr, backbone_lr, n_synthetic, synthetic_size = 3e-4, 3e-5, 4000, 224
 
 # %%
@@ -67,7 +68,8 @@ from iaa_lib.training import FitConfig, evaluate, fit_or_load, predict
 from iaa_lib.viz import learning_curves, scatter_pred_true, vote_bars
 
 seed_everything(seed)
-torch.set_num_threads(max(1, torch.get_num_threads()))
+if threads:
+    torch.set_num_threads(threads)  # on a shared 2-core CPU one thread avoids oversubscription stalls
 
 # %% [markdown]
 # ## The model
