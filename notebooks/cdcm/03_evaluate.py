@@ -41,6 +41,7 @@ if profile == "full":
     epochs, sample_epochs, lr, batch_size = 20, 20, 1e-4, 32
 
 # %%
+import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader
@@ -49,6 +50,7 @@ from iaa_lib.data.sample import sample_splits
 from iaa_lib.data.splits import random_split
 from iaa_lib.models.cdcm_data import fit_cdcm, sample_inputs, split_datasets, synthetic_inputs
 from iaa_lib.training.evaluation import evaluate
+from iaa_lib.viz import scatter_pred_true
 
 torch.set_num_threads(2)
 syn = synthetic_inputs(n_synthetic, "runs/cdcm/synthetic", profile=profile, seed=seed)
@@ -84,14 +86,14 @@ assert max_gap == 0.0
 
 # %%
 test_loader = DataLoader(no_comments["test"], batch_size=256)
-rows = []
+rows, predictions = [], {}
 for name, label, loader, high_if in [
     ("image_only", "image only (6-layer encoder baseline)", test_loader, "gt"),
     ("cdcm", "image + recalled comments (CDCM-Net, textbook)", test_loader, "gt"),
     ("cdcm_as_published", "image + recalled comments (CDCM-Net, as published)", test_loader, "ge"),
     ("real_comments", "image + real comments (full-modality upper bound)", DataLoader(syn_data["test"], batch_size=256), "gt"),
 ]:
-    m = evaluate(models[name], loader, high_if=high_if)
+    m, predictions[label] = evaluate(models[name], loader, high_if=high_if, return_predictions=True)
     rows.append(dict(model=label, data="synthetic test", n=m["n"], srcc=m["srcc"], plcc=m["plcc"], acc=m["acc"],
                      emd1=m["emd1"], source="computed here"))
 real_model = fit_cdcm(real_data, "runs/cdcm/sample/cdcm", profile=profile, epochs=sample_epochs, lr=lr, batch_size=16,
@@ -105,6 +107,16 @@ rows.append(dict(model="CIAASF (reads real comments)", data="AVA", n=None, srcc=
                  emd1=None, source="abstract, verified; context only"))
 results = pd.DataFrame(rows)
 results.round(3)
+
+# %% [markdown]
+# The same four synthetic-test predictions against the true mean scores:
+
+# %%
+fig, axes = plt.subplots(1, 4, figsize=(16, 4), sharey=True)
+for ax, (label, frame) in zip(axes, predictions.items()):
+    scatter_pred_true(frame["mos"], frame["pred_mos"], ax=ax, title=label.split(" (")[0])
+plt.tight_layout()
+plt.show()
 
 # %% [markdown]
 # On the synthetic set the comments describe exactly the factors of the score, so the upper bound with real
