@@ -1,5 +1,5 @@
 """Data layer: label readers, robust image loading, transforms, splits, datasets, the embedded sample, synthetic data."""
-from iaa_lib.data.datasets import AestheticDataset
+from iaa_lib.data.datasets import AestheticDataset, split_loaders
 from iaa_lib.data.images import ImageLoadError, content_hash, load_rgb
 from iaa_lib.data.labels import (
     DIST_COLUMNS,
@@ -28,7 +28,7 @@ from iaa_lib.data.synthetic import make_synthetic, measure_factors
 from iaa_lib.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform, train_transform
 
 __all__ = [
-    "AestheticDataset", "ImageLoadError", "content_hash", "load_rgb",
+    "AestheticDataset", "split_loaders", "ImageLoadError", "content_hash", "load_rgb",
     "DIST_COLUMNS", "VOTE_COLUMNS", "add_binary_label", "read_aadb", "read_ava_votes", "read_baid",
     "read_ratings", "read_tad66k", "votes_to_frame",
     "load_ava_sample", "load_dpc_comments", "load_sample_comments", "sample_splits",

@@ -4,17 +4,17 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 from iaa_lib.data.images import ImageLoadError, load_rgb
 from iaa_lib.data.labels import DIST_COLUMNS
-from iaa_lib.data.transforms import eval_transform
+from iaa_lib.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform, train_transform
 
 ON_ERROR_MODES = ("raise", "skip")
 _MAX_LISTED = 5
@@ -136,3 +136,30 @@ class AestheticDataset(Dataset):
         if self._dist is not None:
             item["dist"] = self._dist[index]
         return item
+
+
+def split_loaders(
+    parts: dict[str, pd.DataFrame],
+    image_dir: str | os.PathLike | None,
+    image_size: int,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+    batch_size: int = 16,
+    eval_batch_size: int = 64,
+    cache_images: bool = True,
+    seed: int = 0,
+) -> dict[str, DataLoader]:
+    """{split: DataLoader} for a split of label frames: "train" shuffles (seeded), flips and drops the last
+    partial batch; every other split uses the deterministic evaluation transform in frame order."""
+    if "train" not in parts:
+        raise ValueError(f"split_loaders needs a 'train' part, got {sorted(parts)}")
+    loaders = {}
+    for name, frame in parts.items():
+        if name == "train":
+            dataset = AestheticDataset(frame, image_dir, train_transform(image_size, mean, std), cache_images=cache_images)
+            loaders[name] = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=len(dataset) > batch_size,
+                                       generator=torch.Generator().manual_seed(seed))
+        else:
+            dataset = AestheticDataset(frame, image_dir, eval_transform(image_size, mean, std), cache_images=cache_images)
+            loaders[name] = DataLoader(dataset, batch_size=eval_batch_size)
+    return loaders
