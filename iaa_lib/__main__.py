@@ -275,7 +275,69 @@ def run_book(args) -> int:
     return 0
 
 
-COMMANDS = [add_predict_parser, add_train_parser, add_run_parser, add_book_parser]
+def add_bench_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "bench", help="parameters, FLOPs, throughput and peak memory of every model at its paper configuration",
+        description="Benchmark the models at their paper ('full') configuration with random weights: parameters, "
+                    "forward GFLOPs per image (torch FlopCounterMode), inference and training img/s and peak "
+                    "memory. Writes the CSV, a markdown table (.md) and a plot (.png) next to it.")
+    parser.add_argument("--models", nargs="+", default=None, metavar="MODEL",
+                        help="models to benchmark: nima eat milnet ssmr cdcm cgiaa (default: all)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto = cuda when available)")
+    parser.add_argument("--batch-size", type=int, default=4, help="images per step (default: 4)")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per measurement (default: 3)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps before them (default: 1)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--modes", nargs="+", default=["infer", "train"], help="infer and/or train (default: both)")
+    parser.add_argument("--precisions", nargs="+", default=None,
+                        help="fp32 and/or bf16 (autocast) (default: fp32 bf16 on CUDA, fp32 on CPU)")
+    parser.add_argument("--compile", choices=("off", "on", "both"), default=None,
+                        help="torch.compile variants (default: both on CUDA, off on CPU)")
+    parser.add_argument("--isolate", default="mode",
+                        help="CPU: 'mode' = a fresh process per (model, mode) (default); 'model' = one per model "
+                             "(faster; the train row's RSS then includes the inference run)")
+    parser.add_argument("--config", default="full", help="model configuration: full (paper, default) or smoke")
+    parser.add_argument("--out", default="runs/bench/models.csv",
+                        help="output CSV (default: runs/bench/models.csv); .md and .png are written beside it")
+    parser.set_defaults(func=run_bench)
+
+
+def _bench_command(args: argparse.Namespace, models: list[str]) -> str:
+    """The bench command line that reproduces `args`, every option spelled out (for the report header)."""
+    parts = ["python -m iaa_lib bench --models", *models, "--device", args.device, "--batch-size", str(args.batch_size),
+             "--steps", str(args.steps), "--warmup", str(args.warmup), "--modes", *args.modes,
+             "--isolate", args.isolate, "--config", args.config, "--out", args.out]
+    for flag, value in (("--threads", args.threads), ("--compile", args.compile)):
+        if value is not None:
+            parts += [flag, str(value)]
+    if args.precisions:
+        parts += ["--precisions", *args.precisions]
+    return " ".join(parts)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from iaa_lib.bench import MODEL_SPECS, plot_benchmark, run_benchmarks, save_results, summary_table
+    from iaa_lib.paths import resolve
+
+    models = args.models or list(MODEL_SPECS)
+    compiled = {None: None, "off": (False,), "on": (True,), "both": (False, True)}[args.compile]
+    try:
+        frame = run_benchmarks(models, args.device, args.batch_size, args.steps, args.warmup, args.precisions,
+                               compiled, args.modes, args.threads, args.config, args.isolate)
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+    csv_path, md_path = save_results(frame, resolve(args.out), _bench_command(args, models))
+    png_path = csv_path.with_suffix(".png")
+    plot_benchmark(frame).savefig(png_path, dpi=120)
+    print(summary_table(frame).to_string(index=False))
+    print(f"wrote {csv_path}, {md_path} and {png_path}")
+    return 0
+
+
+COMMANDS = [add_predict_parser, add_train_parser, add_run_parser, add_book_parser, add_bench_parser]
 
 
 def make_parser() -> argparse.ArgumentParser:

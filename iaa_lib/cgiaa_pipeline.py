@@ -20,6 +20,7 @@ from iaa_lib.critique_tokenizer import ClipBPETokenizer
 from iaa_lib.data.images import load_rgb
 from iaa_lib.data.transforms import eval_transform
 from iaa_lib.models.cgiaa import AestheticCLIP, CritiqueExperts
+from iaa_lib.paths import resolve
 
 
 def fingerprint(*parts) -> str:
@@ -373,6 +374,19 @@ def image_embeddings(clip: AestheticCLIP, features: torch.Tensor) -> torch.Tenso
     return clip.embed_image_features(features)
 
 
+def attribute_splitter(zero_shot: bool = False):
+    """The attribute labeller of the experts' captions: keyword lexicon, refined by zero-shot similarity with the
+    offline all-MiniLM-L6-v2 sentence encoder when zero_shot."""
+    from iaa_lib.attributes import AttributeSplitter
+
+    if not zero_shot:
+        return AttributeSplitter()
+    from iaa_lib.models.backbones import create_text_encoder
+
+    minilm = create_text_encoder("minilm")
+    return AttributeSplitter(encoder=lambda texts: minilm.encode(list(texts), batch_size=128))
+
+
 def expert_captions(catalogue: pd.DataFrame, splitter, splits: Sequence[str] = ("train",),
                     sources: Sequence[str] = ("synthetic",)) -> pd.DataFrame:
     """Attribute-labelled caption sentences for the experts: image_index, sentence, attribute, method, true_attribute."""
@@ -477,20 +491,31 @@ class Stages:
 def load_stages(cfg, catalogue: pd.DataFrame, run_dir: str | os.PathLike, vlap_schedule: VLAPSchedule,
                 train_image_tower: bool, expert_schedule: ExpertSchedule, zero_shot: bool) -> Stages:
     """Run (or load, when notebooks 1-2 already did) VLAP, the experts and the critique cache."""
-    from iaa_lib.attributes import ATTRIBUTES, AttributeSplitter
+    from iaa_lib.attributes import ATTRIBUTES
 
     clip, features, vlap_history = vlap_stage(cfg, catalogue, run_dir, vlap_schedule, train_image_tower)
     embeddings = image_embeddings(clip, features)
-    encoder = None
-    if zero_shot:
-        from iaa_lib.models.backbones import create_text_encoder
-
-        minilm = create_text_encoder("minilm")
-        encoder = lambda texts: minilm.encode(list(texts), batch_size=128)  # noqa: E731
     sources = ("synthetic",) if (catalogue["source"] == "synthetic").any() else ("ava_sample",)
-    captions = expert_captions(catalogue, AttributeSplitter(encoder=encoder), ("train",), sources)
+    captions = expert_captions(catalogue, attribute_splitter(zero_shot), ("train",), sources)
     experts, tokenizer, expert_history = experts_stage(cfg, embeddings, captions, run_dir, expert_schedule,
                                                        vlap_history["key"])
     critiques = critiques_stage(experts, tokenizer, embeddings, cfg, run_dir, expert_history["key"])
     texts = critique_matrix(critiques, ATTRIBUTES, len(catalogue))
     return Stages(clip, features, embeddings, experts, tokenizer, critiques, texts, critique_embeddings(clip, texts))
+
+
+def book_stages(config: str, run_dir: str | os.PathLike, vlap_schedule: VLAPSchedule, expert_schedule: ExpertSchedule,
+                *, n_synthetic: int, image_size: int, seed: int = 0, data_root: str | os.PathLike | None = None,
+                gpt2_path: str | None = None, map_hidden: int | None = None, train_image_tower: bool = False,
+                zero_shot: bool = False):
+    """The book notebooks' stages 1-2 from their parameters: (book_catalogue, load_stages result).
+
+    Same parameters as notebooks 1-2 give the same checkpoints and critique cache, so these are loaded, not trained."""
+    from iaa_lib.models.cgiaa import get_config
+
+    overrides = {} if map_hidden is None else {"map_hidden": map_hidden}
+    cfg = get_config(config, image_size=image_size, gpt2_path=gpt2_path, **overrides)
+    catalogue = book_catalogue(run_dir, n_synthetic, image_size=image_size, seed=seed,
+                               real_dir=None if data_root is None else resolve(data_root))
+    stages = load_stages(cfg, catalogue, run_dir, vlap_schedule, train_image_tower, expert_schedule, zero_shot)
+    return catalogue, stages

@@ -14,8 +14,10 @@ import jupytext
 import nbformat
 
 from iaa_lib.paths import resolve
+from iaa_lib.provenance import notebook_command, provenance
 
 DEFAULT_CELL_TIMEOUT_S = 600
+PROVENANCE_KEY = "provenance"
 
 
 class NotebookParameterError(ValueError):
@@ -94,7 +96,8 @@ def run_notebook(path: str | os.PathLike, output: str | os.PathLike | None = Non
     """Execute a notebook with papermill in its own folder; return {output, seconds, metrics}.
 
     The executed notebook goes to `output` (default: the same name with .ipynb beside the source);
-    `metrics` is the JSON the notebook wrote to its `metrics_file` parameter, or {} if it has none.
+    `metrics` is the JSON the notebook wrote to its `metrics_file` parameter (or {} if it has none), stamped here
+    with a "provenance" record: the command that re-runs it, the commit, the hardware, the seed, the time taken.
     """
     import papermill
 
@@ -124,6 +127,9 @@ def run_notebook(path: str | os.PathLike, output: str | os.PathLike | None = Non
         if not metrics_path.is_file():
             raise RuntimeError(f"{source.name} ran but wrote no metrics to {metrics_path}")
         metrics = json.loads(metrics_path.read_text())
+        metrics[PROVENANCE_KEY] = provenance(notebook_command(source, parameters),
+                                             parameters.get("seed", defaults.get("seed")), seconds)
+        metrics_path.write_text(json.dumps(metrics, indent=2, sort_keys=True))
     return {"output": output, "seconds": seconds, "metrics": metrics}
 
 

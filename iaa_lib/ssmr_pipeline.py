@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Literal
 
 import pandas as pd
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from iaa_lib.data.baid import load_baid
+from iaa_lib.data.sample import sample_splits
 from iaa_lib.data.splits import random_split
+from iaa_lib.data.stylize import make_stylized, split_by_content
 from iaa_lib.data.synthetic import make_synthetic
 from iaa_lib.data.transforms import eval_transform
+from iaa_lib.models.backbones import create_backbone
 from iaa_lib.models.ssmr import SSMR, SSMRLoss
 from iaa_lib.paths import resolve
 from iaa_lib.retrieval import SearchResult, extract_features, random_references
@@ -73,6 +78,56 @@ def load_or_make_synthetic(n: int, out_dir: str | os.PathLike, image_size: int =
 def synthetic_splits(frame: pd.DataFrame, seed: int = 0) -> dict[str, list[str]]:
     """70 / 15 / 15 % random split of a synthetic set."""
     return random_split(frame["image_id"], (0.7, 0.15, 0.15), seed=seed)
+
+
+def art_set(data_root: str | os.PathLike | None, run_dir: str | os.PathLike = "runs/ssmr",
+            stylized_side: int = 160) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """(label frame, splits) of the chapter's art data: BAID's official train/val/test with images in data_root,
+    or without data_root the style-varied demo set (longest side stylized_side px), split by source photo."""
+    if data_root:
+        frames = {name: load_baid(name, data_root) for name in ("train", "val", "test")}
+        return pd.concat(frames.values(), ignore_index=True), {name: part["image_id"].tolist() for name, part in frames.items()}
+    frame = make_stylized(resolve(f"{run_dir}/stylized"), max_side=stylized_side)
+    return frame, split_by_content(frame, sample_splits())
+
+
+@dataclass(frozen=True)
+class FeatureSource:
+    """The frozen backbones of SSMR's features: semantic = pooled `backbone_name` output, style = Gram matrices
+    of `style_backbone_name`'s early layers ("" = the semantic backbone's), timm names with their weights."""
+
+    backbone_name: str = "timm:tf_efficientnet_lite0"
+    weights: str | None = "imagenet"
+    style_backbone_name: str = ""
+    style_weights: str | None = "imagenet"
+
+    def setup(self, frame: pd.DataFrame, splits: dict[str, list[str]], image_size: int,
+              cache_dir: str | os.PathLike) -> ReferenceSetup:
+        """prepare_references with these backbones (features cached in cache_dir)."""
+        backbone = create_backbone(self.backbone_name, weights=self.weights)
+        style = create_backbone(self.style_backbone_name, weights=self.style_weights) if self.style_backbone_name else None
+        return prepare_references(frame, splits, backbone, self.weights, image_size, cache_dir, style, self.style_weights)
+
+
+def synthetic_setup(features: FeatureSource, n_synthetic: int, synthetic_size: int,
+                    run_dir: str | os.PathLike = "runs/ssmr", seed: int = 0) -> ReferenceSetup:
+    """References of the chapter's synthetic set (70/15/15, features at its own synthetic_size px)."""
+    synthetic = load_or_make_synthetic(n_synthetic, f"{run_dir}/synthetic_{synthetic_size}", synthetic_size, seed)
+    return features.setup(synthetic, synthetic_splits(synthetic, seed), synthetic_size, f"{run_dir}/features")
+
+
+def art_setup(features: FeatureSource, image_size: int, data_root: str | os.PathLike | None = None,
+              run_dir: str | os.PathLike = "runs/ssmr", stylized_side: int = 160) -> ReferenceSetup:
+    """References of art_set(data_root, ...) with features at image_size px."""
+    frame, splits = art_set(data_root, run_dir, stylized_side)
+    return features.setup(frame, splits, image_size, f"{run_dir}/features")
+
+
+def run_folder(run_dir: str | os.PathLike, dataset: Literal["synthetic", "stylized", "baid"], alpha: float,
+               num_references: int, reference_source: str = "fused", variant: str = "textbook") -> str:
+    """<run_dir>/train/<dataset>_a<alpha>_k<num_references>[_<reference_source>][_<variant>], non-defaults named."""
+    extras = [value for value, default in ((reference_source, "fused"), (variant, "textbook")) if value != default]
+    return f"{run_dir}/train/" + "_".join([dataset, f"a{alpha}", f"k{num_references}", *extras])
 
 
 @dataclass

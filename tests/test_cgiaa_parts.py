@@ -8,7 +8,7 @@ from torch import nn
 
 from iaa_lib.attributes import (ATTRIBUTES, PROMPTS, AttributeSplitter, attribute_counts, keyword_hits,
                                 label_comments, split_sentences)
-from iaa_lib.cgiaa_pipeline import VLAPSchedule, train_vlap
+from iaa_lib.cgiaa_pipeline import VLAPSchedule, attribute_splitter, train_vlap
 from iaa_lib.models.cgiaa import AestheticCLIP, CGIAA, MAPHead
 
 
@@ -54,6 +54,12 @@ def test_zero_shot_refines_ties_and_hitless_sentences_with_margin():
         ["Sharp subject, nice background.", "What a mood here.", "Nice one indeed.", "Tack sharp focus."])
     assert [a.attribute for a in labels] == ["composition", "colour_and_light", "general", "depth_and_focus"]
     assert [a.method for a in labels] == ["zero-shot", "zero-shot", "zero-shot", "lexicon"]
+
+
+def test_attribute_splitter_is_the_lexicon_unless_zero_shot():
+    splitter = attribute_splitter(zero_shot=False)
+    assert splitter.encoder is None
+    assert [a.attribute for a in splitter.classify(["I would crop tighter and put the horizon on a third."])] == ["composition"]
 
 
 def test_label_comments_and_counts_table():

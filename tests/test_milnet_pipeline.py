@@ -8,12 +8,12 @@ import pytest
 import torch
 from PIL import Image
 
+from iaa_lib.data.labelled_sets import cached_synthetic
 from iaa_lib.losses import EMDLoss
 from iaa_lib.models.milnet import TracedAdaEMDLoss
 from iaa_lib.models.milnet_pipeline import (
     MILNetRecipe,
     as_published_retrieval_transform,
-    cached_synthetic,
     make_loss,
     milnet_graph_data,
     train_milnet,

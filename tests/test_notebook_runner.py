@@ -5,6 +5,7 @@ import json
 import textwrap
 
 import pytest
+import torch
 
 from iaa_lib.notebook import (NotebookParameterError, check_parameters, notebook_parameters,
                               parse_cli_value, read_notebook, record_metrics, run_notebook)
@@ -72,7 +73,12 @@ def test_run_writes_notebook_and_metrics(tmp_path):
         record_metrics(metrics_file, {"double": 2 * n})
         """)
     result = run_notebook(path, parameters={"n": 21})
+    stamp = result["metrics"].pop("provenance")
     assert result["metrics"] == {"double": 42}
+    assert stamp["command"].endswith("tiny.py -p n 21") and stamp["command"].startswith("python -m iaa_lib run ")
+    assert stamp["seed"] is None and stamp["seconds"] > 0 and stamp["torch"] == torch.__version__
+    assert "cores; GPU:" in stamp["hardware"] and stamp["commit"]
+    assert json.loads(metrics.read_text())["provenance"] == stamp
     executed = json.loads((tmp_path / "tiny.ipynb").read_text())
     assert any("injected-parameters" in c["metadata"].get("tags", []) for c in executed["cells"])
 
@@ -121,4 +127,5 @@ def test_cli_run_refuses_unknown_parameter_and_runs_good_ones(tmp_path):
     good = subprocess.run([sys.executable, "-m", "iaa_lib", "run", str(path), "-p", "n", "5"],
                           capture_output=True, text=True)
     assert good.returncode == 0, good.stderr
-    assert json.loads(metrics.read_text()) == {"n": 5}
+    recorded = json.loads(metrics.read_text())
+    assert recorded["n"] == 5 and recorded["provenance"]["command"].endswith("-p n 5")

@@ -12,6 +12,7 @@ from iaa_lib.retrieval import FeatureStore, ReferenceLeakError, assert_reference
 from iaa_lib.srig import (
     FusedIndex, SSMRGraphDataset, build_reference_setup, distance_scale, fused_similarity_prior, load_shipped_index,
 )
+from iaa_lib.ssmr_pipeline import run_folder
 
 SPEC_HEAD_PARAMETERS = 26_301_442  # spec: RsgcnModel(1024, 1024, 1024, 5, 1), incl. the unused 5,121-param gcn_fc
 
@@ -208,3 +209,9 @@ def test_load_baid_needs_user_images(tmp_path):
         load_baid("val", tmp_path)
     frame = load_baid("val", tmp_path, check_images=False)
     assert frame.loc[0, "path"] == str(tmp_path / "241705.jpg")
+
+
+def test_run_folder_names_only_non_default_settings():
+    assert run_folder("runs/ssmr", "synthetic", 0.5, 4) == "runs/ssmr/train/synthetic_a0.5_k4"
+    assert (run_folder("r", "baid", 1.0, 0, reference_source="random", variant="as_published")
+            == "r/train/baid_a1.0_k0_random_as_published")

@@ -28,6 +28,7 @@ __all__ = [
     "create_text_encoder",
     "efficientnet_lite_state_dict",
     "load_state_dict_file",
+    "open_clip_model",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -307,8 +308,8 @@ def _torchvision_backbone(arch: str, weights: str | os.PathLike | None, **kw) ->
     return TorchvisionBackbone(f"torchvision:{arch}", model, dim, mean, std, size, weights)
 
 
-def _open_clip_model(arch: str, weights: str | os.PathLike | None):
-    """Full open_clip model with random / hub tag / file weights."""
+def open_clip_model(arch: str, weights: str | os.PathLike | None):
+    """Full open_clip model `arch` with random (None), hub-tag or state-dict-file weights."""
     import open_clip
 
     if arch not in open_clip.list_models():
@@ -338,7 +339,7 @@ def _open_clip_model(arch: str, weights: str | os.PathLike | None):
 
 def _open_clip_backbone(arch: str, weights: str | os.PathLike | None) -> Backbone:
     """open_clip image tower."""
-    model = _open_clip_model(arch, weights)
+    model = open_clip_model(arch, weights)
     visual = model.visual
     pre = getattr(visual, "preprocess_cfg", {}) or {}
     size = visual.image_size if isinstance(visual.image_size, int) else visual.image_size[0]
@@ -420,7 +421,7 @@ class OpenClipTextEncoder(TextEncoder):
         super().__init__()
         import open_clip
 
-        model = _open_clip_model(arch, weights)
+        model = open_clip_model(arch, weights)
         model.visual = nn.Identity()  # only the text tower is needed
         self.model = model
         self.tokenizer = open_clip.get_tokenizer(arch)

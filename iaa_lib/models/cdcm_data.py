@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,8 @@ from torch.utils.data import Dataset
 
 from iaa_lib.data.labels import DIST_COLUMNS
 from iaa_lib.models.cdcm import ImageTokens, create_image_tokens
+
+SYNTHETIC_SPLIT_RATIOS = (0.7, 0.15, 0.15)
 
 
 class FlatTokens(nn.Module):
@@ -106,16 +109,44 @@ def synthetic_inputs(n: int, out_dir: str | os.PathLike, profile: str = "smoke",
 
     folder = resolve(out_dir)
     frame = make_synthetic(n, folder / "images", image_size=image_size, seed=seed)
-    return _inputs(frame, None, comments_by_id(frame), folder / "features", profile, variant)
+    return frame_inputs(frame, None, comments_by_id(frame), folder / "features", profile, variant)
 
 
-def sample_inputs(out_dir: str | os.PathLike, profile: str = "smoke", variant: str = "textbook") -> dict:
-    """The 77 embedded AVA photos with cached CDCM inputs (real comments for 16 of them, zero rows elsewhere)."""
+def sample_inputs(out_dir: str | os.PathLike, profile: str = "smoke", variant: str = "textbook",
+                  data_dir: str | os.PathLike | None = None) -> dict:
+    """The 77 embedded AVA photos (or data_dir laid out like data/ava_sample: labels.csv, images/, comments.jsonl,
+    splits.csv) with cached CDCM inputs (real comments where the folder has them, zero rows elsewhere)."""
     from iaa_lib.data.sample import load_ava_sample, load_sample_comments
     from iaa_lib.paths import resolve
 
-    frame, image_dir = load_ava_sample()
-    return _inputs(frame, image_dir, load_sample_comments(), resolve(out_dir) / "features", profile, variant)
+    frame, image_dir = load_ava_sample(data_dir)
+    return frame_inputs(frame, image_dir, load_sample_comments(data_dir), resolve(out_dir) / "features", profile,
+                        variant)
+
+
+class ChapterData(NamedTuple):
+    """The CDCM chapter's two sets: synthetic inputs with their 70/15/15 split, real photos with their fixed split."""
+
+    synthetic: dict
+    synthetic_splits: dict[str, list[str]]
+    real: dict
+    real_splits: dict[str, list[str]]
+
+
+def chapter_data(profile: str = "smoke", n_synthetic: int = 600, seed: int = 0,
+                 data_root: str | os.PathLike | None = None, run_dir: str = "runs/cdcm") -> ChapterData:
+    """Cached inputs and leak-checked splits of the synthetic set and of the real photos (the embedded sample, or
+    data_root laid out like data/ava_sample)."""
+    from iaa_lib.data.sample import sample_splits
+    from iaa_lib.data.splits import assert_disjoint, random_split
+
+    synthetic = synthetic_inputs(n_synthetic, f"{run_dir}/synthetic", profile=profile, seed=seed)
+    synthetic_splits = random_split(synthetic["frame"]["image_id"], ratios=SYNTHETIC_SPLIT_RATIOS, seed=seed)
+    real = sample_inputs(f"{run_dir}/sample", profile=profile, data_dir=data_root)
+    real_splits = sample_splits(data_root)
+    assert_disjoint(synthetic_splits)
+    assert_disjoint(real_splits)
+    return ChapterData(synthetic, synthetic_splits, real, real_splits)
 
 
 def text_cache(profile: str, cache_dir: str | os.PathLike):
@@ -129,8 +160,9 @@ def text_cache(profile: str, cache_dir: str | os.PathLike):
     return SentenceFeatureCache(encoder, spec["text"], spec["text_weights"], cache_dir)
 
 
-def _inputs(frame: pd.DataFrame, image_dir, comments: Mapping[str, list[str]], cache_dir, profile: str,
-            variant: str) -> dict:
+def frame_inputs(frame: pd.DataFrame, image_dir, comments: Mapping[str, list[str]], cache_dir, profile: str,
+                 variant: str = "textbook") -> dict:
+    """Cached CDCM inputs of any label frame: dict(frame, tokens [n,N,C], comments [n,T,D], mask [n,T], sentences, cache)."""
     from iaa_lib.models.cdcm import ENCODERS
     from iaa_lib.text import comment_feature_rows
 
@@ -178,3 +210,18 @@ def fit_cdcm(datasets: Mapping[str, Dataset], out_dir: str | os.PathLike, profil
     cfg = FitConfig(epochs=epochs, lr=lr, optimizer="adam", weight_decay=0.0, schedule="cosine", seed=seed,
                     out_dir=str(resolve(out_dir)), select_metric="srcc", progress=False, device=device)
     return fit_or_load(model, cdcm_main_loss(variant), train, val, cfg)
+
+
+@torch.no_grad()
+def nearest_training_sentences(model: nn.Module, inputs: dict, train_ids: Sequence[str], image_ids: Sequence[str]) -> dict[str, str]:
+    """image_id -> the training sentence nearest (cosine) to the memory read-out of the image's global token."""
+    ids = inputs["frame"]["image_id"].astype(str).tolist()
+    bank = sorted({s for row in subset_rows(train_ids, ids).tolist() for s in inputs["sentences"][row]})
+    if not bank:
+        raise ValueError("the training images have no comment sentences: nothing to recall from")
+    model.eval()
+    rows = subset_rows(image_ids, ids)
+    readout = model(visual_tokens=inputs["tokens"][rows])["memory_readout"][:, 0]
+    bank_features = inputs["cache"].features(bank).to(readout) @ model.text_projection
+    similarity = torch.nn.functional.normalize(readout, dim=-1) @ torch.nn.functional.normalize(bank_features, dim=-1).T
+    return {str(i): bank[int(j)] for i, j in zip(image_ids, similarity.argmax(dim=1))}

@@ -142,9 +142,9 @@ def build_clip(cfg: CGIAAConfig) -> AestheticCLIP:
 
     family, _, arch = cfg.image_tower.partition(":")
     if family == "open_clip":
-        from iaa_lib.models.backbones import _open_clip_model
+        from iaa_lib.models.backbones import open_clip_model
 
-        clip = _open_clip_model(arch, cfg.image_weights)
+        clip = open_clip_model(arch, cfg.image_weights)
         visual = clip.visual
         if getattr(visual, "proj", None) is None:
             raise ValueError(f"open_clip {arch}: its image tower has no `proj` to split off (need a ViT tower)")

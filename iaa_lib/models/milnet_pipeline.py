@@ -27,84 +27,29 @@ the per-step trace) is read back from ``last.pt``.
 """
 from __future__ import annotations
 
-import json
 import os
-import pickle
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
-import pandas as pd
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 from torchvision.transforms import v2
 
-from iaa_lib.data.labels import read_ava_votes
-from iaa_lib.data.sample import load_ava_sample, sample_splits
-from iaa_lib.data.splits import assert_disjoint, random_split, read_id_list, split_from_id_lists
-from iaa_lib.data.synthetic import make_synthetic
+from iaa_lib.data.labelled_sets import labelled_set
+from iaa_lib.data.splits import assert_disjoint
 from iaa_lib.losses import EMDLoss
 from iaa_lib.models.milnet import NODE_FEATURES, RETRIEVAL_FEATURES, MILNet, TracedAdaEMDLoss
-from iaa_lib.paths import DATA_DIR, resolve
+from iaa_lib.paths import resolve
 from iaa_lib.retrieval import ReferenceGraphData, prepare_reference_graph_data
 
-SYNTHETIC_SPLIT_RATIOS = (0.6, 0.2, 0.2)
 RETRIEVAL_INPUTS = ("normalised", "as_published")
-AVA_VOTES_FILE = DATA_DIR / "labels" / "ava_votes.csv.gz"
 
 
 def as_published_retrieval_transform() -> v2.Compose:
     """The official retrieval input: PIL RGB -> float32 [3, H, W] in [0, 1] at full resolution (ToTensor only)."""
     return v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
-
-
-def cached_synthetic(n: int, out_dir: str | os.PathLike, image_size: int = 96, seed: int = 0) -> pd.DataFrame:
-    """make_synthetic(n, out_dir, image_size, seed), generated once: later calls read the pickled frame back."""
-    out_dir = resolve(out_dir)
-    frame_file, params_file = out_dir / "frame.pkl", out_dir / "params.json"
-    params = {"n": n, "image_size": image_size, "seed": seed}
-    if frame_file.is_file() and params_file.is_file() and json.loads(params_file.read_text()) == params:
-        with frame_file.open("rb") as handle:
-            frame = pickle.load(handle)
-        if all(Path(p).is_file() for p in frame["path"]):
-            return frame
-    frame = make_synthetic(n, out_dir, image_size=image_size, seed=seed)
-    with frame_file.open("wb") as handle:
-        pickle.dump(frame, handle)
-    params_file.write_text(json.dumps(params))
-    return frame
-
-
-def labelled_set(
-    dataset: Literal["synthetic", "ava_sample", "ava"],
-    *,
-    run_dir: str | os.PathLike = "runs/milnet",
-    n_synthetic: int = 300,
-    synthetic_size: int = 96,
-    data_root: str | os.PathLike | None = None,
-    test_list: str | os.PathLike | None = None,
-    seed: int = 0,
-) -> tuple[pd.DataFrame, Path | None, dict[str, list[str]]]:
-    """(label frame, image folder or None when the frame has paths, splits train/val/test) of a chapter dataset."""
-    if dataset == "synthetic":
-        folder = resolve(run_dir) / f"synthetic_{synthetic_size}_{n_synthetic}_{seed}"
-        frame = cached_synthetic(n_synthetic, folder, image_size=synthetic_size, seed=seed)
-        splits = random_split(frame["image_id"], SYNTHETIC_SPLIT_RATIOS, seed=seed)
-        return frame, None, splits
-    if dataset == "ava_sample":
-        frame, image_dir = load_ava_sample(data_root or None)
-        return frame, image_dir, sample_splits(data_root or None)
-    if dataset == "ava":
-        if not data_root or not test_list:
-            raise ValueError("dataset='ava' needs data_root (folder of <image_id>.jpg) and test_list (ILG_test.txt)")
-        frame = read_ava_votes(AVA_VOTES_FILE)
-        image_dir = resolve(data_root)
-        frame = frame[[(image_dir / f"{i}.jpg").is_file() for i in frame["image_id"]]].reset_index(drop=True)
-        splits = split_from_id_lists(frame["image_id"], read_id_list(resolve(test_list)), val_fraction=0.05,
-                                     seed=seed, unknown="drop")
-        return frame, image_dir, splits
-    raise ValueError(f"dataset must be 'synthetic', 'ava_sample' or 'ava', got {dataset!r}")
 
 
 def milnet_graph_data(

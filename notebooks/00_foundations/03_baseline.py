@@ -29,7 +29,7 @@
 profile = "smoke"
 config = "smoke"
 image_size = 128
-epochs = 4
+epochs = 6
 batch_size = 16
 lr = 3e-3
 backbone_lr = 3e-4
@@ -51,14 +51,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader
 
-from iaa_lib.data.datasets import AestheticDataset
+from iaa_lib.data.datasets import split_loaders
 from iaa_lib.data.labels import DIST_COLUMNS
 from iaa_lib.data.sample import load_ava_sample, sample_splits
 from iaa_lib.data.splits import apply_split, random_split
 from iaa_lib.data.synthetic import make_synthetic
-from iaa_lib.data.transforms import eval_transform, train_transform
+from iaa_lib.data.transforms import eval_transform
 from iaa_lib.losses import EMDLoss
 from iaa_lib.metrics import bootstrap_ci, srcc
 from iaa_lib.models import create_model
@@ -76,24 +75,13 @@ if threads:
 #
 # `create_model("nima", config=...)` builds the backbone with its ImageNet weights (offline for the
 # smoke profile) and the distribution head. The backbone's parameters train with a smaller learning
-# rate than the head.
+# rate than the head. `split_loaders` gives the train/val/test loaders of a split: seeded shuffling and
+# augmentation for training only, the deterministic evaluation transform otherwise.
 
 # %%
-def new_model():
-    return create_model("nima", config=config)
-
-
-model = new_model()
+model = create_model("nima", config=config)
 mean, std = model.mean, model.std
 print(f"{sum(p.numel() for p in model.parameters()):,} parameters; input normalised with mean {mean}, std {std}")
-
-
-def loaders(parts: dict[str, pd.DataFrame], image_dir=None):
-    """Train/val/test loaders: augmentation for training only, deterministic evaluation transform."""
-    train = AestheticDataset(parts["train"], image_dir, train_transform(image_size, mean, std), cache_images=True)
-    make = lambda frame: AestheticDataset(frame, image_dir, eval_transform(image_size, mean, std), cache_images=True)
-    return (DataLoader(train, batch_size=batch_size, shuffle=True, drop_last=True),
-            DataLoader(make(parts["val"]), batch_size=64), DataLoader(make(parts["test"]), batch_size=64))
 
 
 def fit_config(name: str, n_epochs: int) -> FitConfig:
@@ -110,7 +98,8 @@ def fit_config(name: str, n_epochs: int) -> FitConfig:
 synthetic = make_synthetic(n_synthetic, resolve(f"{run_dir}/synthetic_{synthetic_size}"),
                            image_size=synthetic_size, seed=seed)
 syn_parts = apply_split(synthetic, random_split(synthetic["image_id"], (0.7, 0.15, 0.15), seed=seed))
-syn_train, syn_val, syn_test = loaders(syn_parts)
+syn_loaders = split_loaders(syn_parts, None, image_size, mean, std, batch_size=batch_size, seed=seed)
+syn_train, syn_val, syn_test = syn_loaders["train"], syn_loaders["val"], syn_loaders["test"]
 {name: len(part) for name, part in syn_parts.items()}
 
 # %%
@@ -133,8 +122,9 @@ pd.Series(syn_metrics).round(4).to_frame("synthetic test").T
 # %%
 sample, image_dir = load_ava_sample(data_root or None)
 real_parts = apply_split(sample, sample_splits())
-real_train, real_val, real_test = loaders(real_parts, image_dir)
-real_model, real_history = fit_or_load(new_model(), EMDLoss(r=2), real_train, real_val, fit_config("ava_sample", epochs))
+real_loaders = split_loaders(real_parts, image_dir, image_size, mean, std, batch_size=batch_size, seed=seed)
+real_train, real_val, real_test = real_loaders["train"], real_loaders["val"], real_loaders["test"]
+real_model, real_history = fit_or_load(create_model("nima", config=config), EMDLoss(r=2), real_train, real_val, fit_config("ava_sample", epochs))
 real_metrics, real_predictions = evaluate(real_model, real_test, return_predictions=True)
 low, high = bootstrap_ci(srcc, real_predictions["pred_mos"], real_predictions["mos"], n_boot=500, seed=seed)
 print(f"AVA sample test ({len(real_predictions)} images): SRCC {real_metrics['srcc']:.3f} "
@@ -179,7 +169,7 @@ axes = learning_curves(syn_history, label="EMD r=2 sample (NIMA)")
 rows = [{"training loss": "EMD r=2 sample (NIMA)", **syn_metrics}]
 for name, loss in loss_variants.items():
     run_name = "loss_" + name.split(" (")[0].replace(" ", "_").replace("=", "")
-    trained, history = fit_or_load(new_model(), loss, syn_train, syn_val, fit_config(run_name, epochs))
+    trained, history = fit_or_load(create_model("nima", config=config), loss, syn_train, syn_val, fit_config(run_name, epochs))
     axes = learning_curves(history, label=name, axes=axes)
     rows.append({"training loss": name, **evaluate(trained, syn_test)})
 plt.tight_layout()

@@ -31,13 +31,18 @@
 profile = "smoke"
 n_synthetic = 600
 n_dpc = 400
+threads = 1
 seed = 0
 data_root = ""
 metrics_file = "runs/cdcm/01_data.json"
 
 # %%
 if profile == "full":
+    if not data_root:
+        raise ValueError("profile='full' needs data_root: an AVA folder laid out like data/ava_sample "
+                         "(labels.csv, images/<image_id>.jpg, comments.jsonl, splits.csv)")
     n_dpc = 13432  # all DPC critiques for the text -> score check
+    threads = 0  # all cores
 
 # %%
 import matplotlib.pyplot as plt
@@ -54,7 +59,8 @@ from iaa_lib.paths import resolve
 from iaa_lib.text import comment_sentences, split_sentences
 from iaa_lib.viz import image_grid
 
-torch.set_num_threads(2)
+if threads:  # on a shared 2-core CPU one thread avoids oversubscription stalls
+    torch.set_num_threads(threads)
 print(ENCODERS[profile])
 
 # %% [markdown]
@@ -102,7 +108,7 @@ plt.show()
 # 16 of the 77 photos have real DPChallenge comments; the others get all-zero rows and an all-False mask.
 
 # %%
-real = sample_inputs("runs/cdcm/sample", profile=profile)
+real = sample_inputs("runs/cdcm/sample", profile=profile, data_dir=data_root or None)
 counts = real["mask"].sum(1).numpy()
 print(f"{int((counts > 0).sum())} of {len(counts)} sample photos have comments; sentences per commented photo: "
       f"median {np.median(counts[counts > 0]):.0f}, max {counts.max()}")
@@ -121,7 +127,7 @@ for i in with_comments:
 # %%
 dpc = load_dpc_comments()
 votes = read_ava_votes(resolve("data/labels/ava_votes.csv.gz")).set_index("image_id")
-test_ids = set(sample_splits()["test"])
+test_ids = set(sample_splits(data_root or None)["test"])
 ids = [i for i in dpc if i in votes.index and i not in test_ids]
 rng = np.random.default_rng(seed)
 ids = list(rng.choice(ids, size=min(n_dpc, len(ids)), replace=False))

@@ -32,13 +32,18 @@ epochs = 8
 sample_epochs = 15
 lr = 1e-3
 batch_size = 32
+threads = 1
 seed = 0
 data_root = ""
 metrics_file = "runs/cdcm/03_evaluate.json"
 
 # %%
 if profile == "full":
+    if not data_root:
+        raise ValueError("profile='full' needs data_root: an AVA folder laid out like data/ava_sample "
+                         "(labels.csv, images/<image_id>.jpg, comments.jsonl, splits.csv)")
     epochs, sample_epochs, lr, batch_size = 20, 20, 1e-4, 32
+    threads = 0  # all cores
 
 # %%
 import matplotlib.pyplot as plt
@@ -46,19 +51,16 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from iaa_lib.data.sample import sample_splits
-from iaa_lib.data.splits import random_split
-from iaa_lib.models.cdcm_data import fit_cdcm, sample_inputs, split_datasets, synthetic_inputs
+from iaa_lib.models.cdcm_data import chapter_data, fit_cdcm, split_datasets
 from iaa_lib.training.evaluation import evaluate
 from iaa_lib.viz import scatter_pred_true
 
-torch.set_num_threads(2)
-syn = synthetic_inputs(n_synthetic, "runs/cdcm/synthetic", profile=profile, seed=seed)
-syn_splits = random_split(syn["frame"]["image_id"], ratios=(0.7, 0.15, 0.15), seed=seed)
+if threads:  # on a shared 2-core CPU one thread avoids oversubscription stalls
+    torch.set_num_threads(threads)
+syn, syn_splits, real, real_splits = chapter_data(profile, n_synthetic, seed, data_root or None)
 syn_data = split_datasets(syn, syn_splits)
 no_comments = split_datasets(syn, syn_splits, blank_comments=("test",))
-real = sample_inputs("runs/cdcm/sample", profile=profile)
-real_data = split_datasets(real, sample_splits())
+real_data = split_datasets(real, real_splits)
 
 # %% [markdown]
 # The models trained in notebook 2 (same configuration, so they are loaded, not retrained):
@@ -98,7 +100,7 @@ for name, label, loader, high_if in [
                      emd1=m["emd1"], source="computed here"))
 real_model = fit_cdcm(real_data, "runs/cdcm/sample/cdcm", profile=profile, epochs=sample_epochs, lr=lr, batch_size=16,
                       seed=seed)[0]
-m = evaluate(real_model, DataLoader(split_datasets(real, sample_splits(), blank_comments=("test",))["test"], batch_size=64))
+m = evaluate(real_model, DataLoader(split_datasets(real, real_splits, blank_comments=("test",))["test"], batch_size=64))
 rows.append(dict(model="image + recalled comments (CDCM-Net, textbook)", data="AVA sample test (fixed split)",
                  n=m["n"], srcc=m["srcc"], plcc=m["plcc"], acc=m["acc"], emd1=m["emd1"], source="computed here"))
 rows.append(dict(model="CDCM-Net (released checkpoint name)", data="filtered AVA test, split unknown", n=None,

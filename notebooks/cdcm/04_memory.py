@@ -31,6 +31,7 @@ epochs = 8
 sample_epochs = 15
 lr = 1e-3
 batch_size = 32
+threads = 1
 seed = 0
 n_photos = 3
 data_root = ""
@@ -38,7 +39,11 @@ metrics_file = "runs/cdcm/04_memory.json"
 
 # %%
 if profile == "full":
+    if not data_root:
+        raise ValueError("profile='full' needs data_root: an AVA folder laid out like data/ava_sample "
+                         "(labels.csv, images/<image_id>.jpg, comments.jsonl, splits.csv)")
     epochs, sample_epochs, lr, batch_size = 20, 20, 1e-4, 32
+    threads = 0  # all cores
 
 # %%
 import matplotlib.pyplot as plt
@@ -49,15 +54,13 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from iaa_lib.data.sample import sample_splits
-from iaa_lib.data.splits import random_split
 from iaa_lib.losses import emd_loss
-from iaa_lib.models.cdcm_data import fit_cdcm, sample_inputs, split_datasets, subset_rows, synthetic_inputs
+from iaa_lib.models.cdcm_data import chapter_data, fit_cdcm, split_datasets, subset_rows
 from iaa_lib.viz import image_grid
 
-torch.set_num_threads(2)
-syn = synthetic_inputs(n_synthetic, "runs/cdcm/synthetic", profile=profile, seed=seed)
-syn_splits = random_split(syn["frame"]["image_id"], ratios=(0.7, 0.15, 0.15), seed=seed)
+if threads:  # on a shared 2-core CPU one thread avoids oversubscription stalls
+    torch.set_num_threads(threads)
+syn, syn_splits, real, real_splits = chapter_data(profile, n_synthetic, seed, data_root or None)
 syn_data = split_datasets(syn, syn_splits)
 model = fit_cdcm(syn_data, "runs/cdcm/synthetic/cdcm", profile=profile, epochs=epochs, lr=lr, batch_size=batch_size,
                  seed=seed)[0].eval()
@@ -138,8 +141,6 @@ decoded
 # the bank is every sentence of the training photos' real comments (few photos have comments, so expect little).
 
 # %%
-real = sample_inputs("runs/cdcm/sample", profile=profile)
-real_splits = sample_splits()
 real_data = split_datasets(real, real_splits)
 real_model = fit_cdcm(real_data, "runs/cdcm/sample/cdcm", profile=profile, epochs=sample_epochs, lr=lr, batch_size=16,
                       seed=seed)[0].eval()

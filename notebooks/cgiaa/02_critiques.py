@@ -82,9 +82,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from iaa_lib.attributes import ATTRIBUTES, AttributeSplitter
-from iaa_lib.cgiaa_pipeline import (ExpertSchedule, VLAPSchedule, book_catalogue, caption_nll, critiques_stage,
-                                    expert_captions, experts_stage, first_last_mean, image_embeddings, vlap_stage)
+from iaa_lib.attributes import ATTRIBUTES
+from iaa_lib.cgiaa_pipeline import (ExpertSchedule, VLAPSchedule, attribute_splitter, book_catalogue, caption_nll,
+                                    critiques_stage, expert_captions, experts_stage, first_last_mean,
+                                    image_embeddings, vlap_stage)
 from iaa_lib.data.images import load_rgb
 from iaa_lib.models.cgiaa import ATTRIBUTE_TITLES, caption_loss, get_config
 from iaa_lib.paths import resolve
@@ -107,13 +108,7 @@ vlap_schedule = VLAPSchedule(steps=vlap_steps, batch_size=vlap_batch, lr=vlap_lr
 clip, features, vlap_history = vlap_stage(cfg, catalogue, run_path, vlap_schedule, train_image_tower)
 embeddings = image_embeddings(clip, features)
 
-encoder = None
-if zero_shot:
-    from iaa_lib.models.backbones import create_text_encoder
-
-    minilm = create_text_encoder("minilm")
-    encoder = lambda texts: minilm.encode(list(texts), batch_size=128)  # noqa: E731
-splitter = AttributeSplitter(encoder=encoder)
+splitter = attribute_splitter(zero_shot)  # keyword lexicon (+ MiniLM zero-shot refinement in the full profile)
 sources = ("synthetic",) if n_synthetic else ("ava_sample",)
 captions = expert_captions(catalogue, splitter, ("train",), sources)
 val_captions = expert_captions(catalogue, splitter, ("val",), sources)

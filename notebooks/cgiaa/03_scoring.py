@@ -87,9 +87,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from iaa_lib.cgiaa_pipeline import (
-    ExpertSchedule, VLAPSchedule, book_catalogue, critique_embeddings, load_stages, map_stage)
-from iaa_lib.models.cgiaa import get_config
+from iaa_lib.cgiaa_pipeline import ExpertSchedule, VLAPSchedule, book_stages, critique_embeddings, map_stage
 from iaa_lib.paths import resolve
 from iaa_lib.seed import seed_everything
 from iaa_lib.viz import scatter_pred_true
@@ -103,16 +101,13 @@ run_path = resolve(run_dir)
 # ## Stages 1–2 (loaded from notebooks 1 and 2) and the critique cache
 
 # %%
-cfg = get_config(config, image_size=image_size, gpt2_path=gpt2_path, map_hidden=map_hidden)
-catalogue = book_catalogue(run_path, n_synthetic, image_size=image_size, seed=seed,
-                           real_dir=None if data_root is None else resolve(data_root))
-stages = load_stages(
-    cfg, catalogue, run_path,
-    VLAPSchedule(steps=vlap_steps, batch_size=vlap_batch, lr=vlap_lr, halve_every=vlap_halve_every,
-                 epochs=vlap_epochs, seed=seed),
-    train_image_tower,
-    ExpertSchedule(steps=expert_steps, batch_size=expert_batch, lr=expert_lr, warmup=expert_warmup, seed=seed),
-    zero_shot)
+vlap_schedule = VLAPSchedule(steps=vlap_steps, batch_size=vlap_batch, lr=vlap_lr, halve_every=vlap_halve_every,
+                             epochs=vlap_epochs, seed=seed)
+expert_schedule = ExpertSchedule(steps=expert_steps, batch_size=expert_batch, lr=expert_lr, warmup=expert_warmup,
+                                 seed=seed)
+catalogue, stages = book_stages(config, run_path, vlap_schedule, expert_schedule, n_synthetic=n_synthetic,
+                                image_size=image_size, seed=seed, data_root=data_root, gpt2_path=gpt2_path,
+                                map_hidden=map_hidden, train_image_tower=train_image_tower, zero_shot=zero_shot)
 clip, features, generated = stages.clip, stages.features, stages.generated
 print(f"visual features {tuple(features.shape)}, generated-critique embeddings {tuple(generated.shape)}")
 

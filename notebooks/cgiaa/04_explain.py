@@ -84,11 +84,10 @@ import pandas as pd
 import torch
 
 from iaa_lib.attributes import ATTRIBUTES
-from iaa_lib.cgiaa_pipeline import (
-    ExpertSchedule, VLAPSchedule, book_catalogue, load_image_batch, load_stages, map_stage)
+from iaa_lib.cgiaa_pipeline import ExpertSchedule, VLAPSchedule, book_stages, load_image_batch, map_stage
 from iaa_lib.data.images import load_rgb
 from iaa_lib.metrics import predicted_mos, srcc
-from iaa_lib.models.cgiaa import ATTRIBUTE_TITLES, get_config
+from iaa_lib.models.cgiaa import ATTRIBUTE_TITLES
 from iaa_lib.paths import resolve
 from iaa_lib.seed import seed_everything
 
@@ -101,16 +100,13 @@ run_path = resolve(run_dir)
 # ## Stages 1–3 (loaded from the earlier notebooks)
 
 # %%
-cfg = get_config(config, image_size=image_size, gpt2_path=gpt2_path, map_hidden=map_hidden)
-catalogue = book_catalogue(run_path, n_synthetic, image_size=image_size, seed=seed,
-                           real_dir=None if data_root is None else resolve(data_root))
-stages = load_stages(
-    cfg, catalogue, run_path,
-    VLAPSchedule(steps=vlap_steps, batch_size=vlap_batch, lr=vlap_lr, halve_every=vlap_halve_every,
-                 epochs=vlap_epochs, seed=seed),
-    train_image_tower,
-    ExpertSchedule(steps=expert_steps, batch_size=expert_batch, lr=expert_lr, warmup=expert_warmup, seed=seed),
-    zero_shot)
+vlap_schedule = VLAPSchedule(steps=vlap_steps, batch_size=vlap_batch, lr=vlap_lr, halve_every=vlap_halve_every,
+                             epochs=vlap_epochs, seed=seed)
+expert_schedule = ExpertSchedule(steps=expert_steps, batch_size=expert_batch, lr=expert_lr, warmup=expert_warmup,
+                                 seed=seed)
+catalogue, stages = book_stages(config, run_path, vlap_schedule, expert_schedule, n_synthetic=n_synthetic,
+                                image_size=image_size, seed=seed, data_root=data_root, gpt2_path=gpt2_path,
+                                map_hidden=map_hidden, train_image_tower=train_image_tower, zero_shot=zero_shot)
 clip, features, generated = stages.clip, stages.features, stages.generated
 texts = stages.critique_texts
 source = "synthetic" if n_synthetic else "ava_sample"

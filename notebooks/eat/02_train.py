@@ -34,7 +34,7 @@ config = "smoke"
 image_size = 64
 epochs = 12
 batch_size = 16
-lr = 0.002
+lr = 0.001
 weight_decay = 0.05
 optimizer = "adamw"
 schedule = "cosine"
@@ -58,80 +58,54 @@ if profile == "full":
     dat_checkpoint = dat_checkpoint or "data/weights/dat_base_in1k_224.pth"
 
 # %%
+from dataclasses import replace
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader
 
-from iaa_lib.data.datasets import AestheticDataset
-from iaa_lib.data.labels import read_ava_votes
-from iaa_lib.data.sample import load_ava_sample, sample_splits
-from iaa_lib.data.splits import apply_split, random_split
-from iaa_lib.data.synthetic import make_synthetic
-from iaa_lib.data.transforms import eval_transform, train_transform
-from iaa_lib.models.eat import EAT, eat_loss, load_official_checkpoint
-from iaa_lib.paths import resolve
+from iaa_lib.eat_pipeline import EATRecipe, eat_data, new_eat, train_eat
 from iaa_lib.seed import seed_everything
-from iaa_lib.training import FitConfig, evaluate, fit_or_load
+from iaa_lib.training import evaluate
 from iaa_lib.viz import learning_curves
 
 seed_everything(seed)
 if num_threads:  # small tensors: one thread avoids oversubscription on a shared CPU
     torch.set_num_threads(num_threads)
+recipe = EATRecipe(config=config, image_size=image_size, epochs=epochs, batch_size=batch_size, lr=lr,
+                   weight_decay=weight_decay, optimizer=optimizer, schedule=schedule, warmup_epochs=warmup_epochs,
+                   step_epochs=step_epochs, seed=seed)
+recipe
 
 # %% [markdown]
 # ## The model
 #
-# `EAT(config=..., variant=...)` (also `create_model("eat", ...)`). The forward pass returns the prediction and, for every
-# deformable block, the sampling positions and reference points (used in part 4).
+# `EAT(config=..., variant=...)` (also `create_model("eat", ...)`; `new_eat` adds the official DAT weights when
+# `dat_checkpoint` is set). The forward pass returns the prediction and, for every deformable block, the
+# sampling positions and reference points (used in part 4).
 
 # %%
-def new_model(variant: str) -> torch.nn.Module:
-    model = EAT(config=config, variant=variant)
-    if dat_checkpoint:
-        report = load_official_checkpoint(model, resolve(dat_checkpoint), trust_pickle=True)
-        print(f"loaded {len(report['loaded'])} tensors; fresh init kept for {len(report['missing'])}: {report['missing'][:3]} ...")
-    return model
-
-
-model = new_model("eat_textbook")
+model = new_eat(config, "eat_textbook", dat_checkpoint)
 out = model(torch.zeros(2, 3, image_size, image_size))
 print(f"{sum(p.numel() for p in model.parameters()):,} parameters; pred {tuple(out['pred'].shape)}; "
       f"{len(out['positions'])} deformable blocks, positions {[tuple(p.shape) for p in out['positions']]}")
 
-# %%
-def loaders(parts: dict[str, pd.DataFrame], image_dir=None, eval_batch: int = batch_size):
-    """EAT's transforms: squash + flip for training, squash for evaluation (BICUBIC pinned)."""
-    cache = profile != "full"
-    train = AestheticDataset(parts["train"], image_dir, train_transform(image_size), cache_images=cache)
-    make = lambda frame: AestheticDataset(frame, image_dir, eval_transform(image_size), cache_images=cache)
-    return (DataLoader(train, batch_size=batch_size, shuffle=True, drop_last=True),
-            DataLoader(make(parts["val"]), batch_size=eval_batch), DataLoader(make(parts["test"]), batch_size=eval_batch))
-
-
-def fit_config(name: str, n_epochs: int) -> FitConfig:
-    return FitConfig(epochs=n_epochs, lr=lr, weight_decay=weight_decay, optimizer=optimizer, schedule=schedule,
-                     warmup_epochs=warmup_epochs, step_epochs=step_epochs, gamma=0.1, seed=seed, progress=False,
-                     out_dir=str(resolve(f"{run_dir}/{name}")))
-
 # %% [markdown]
 # ## Training on the synthetic set
 #
-# (`profile = "full"`: AVA from `data_root`, EAT-style 90/5/5 split with a fixed seed.)
+# `eat_data` splits the set 70/15/15 with a fixed seed and builds EAT's loaders: squash + flip for training,
+# squash for evaluation (BICUBIC pinned). (`profile = "full"`: AVA from `data_root`, EAT-style 90/5/5 split
+# with a fixed seed.) `train_eat` trains with `fit_or_load`, so parts 3 and 4 load these runs.
 
 # %%
-if profile == "full":
-    frame = read_ava_votes(resolve("data/labels/ava_votes.csv.gz"))
-    data_parts, data_dir = apply_split(frame, random_split(frame["image_id"], (0.9, 0.05, 0.05), seed=seed)), resolve(data_root) / "images"
-else:
-    frame = make_synthetic(n_synthetic, resolve(f"{run_dir}/synthetic_{synthetic_size}"), image_size=synthetic_size, seed=seed)
-    data_parts, data_dir = apply_split(frame, random_split(frame["image_id"], (0.7, 0.15, 0.15), seed=seed)), None
-train_loader, val_loader, test_loader = loaders(data_parts, data_dir)
-{name: len(part) for name, part in data_parts.items()}
+data = eat_data("ava" if data_root else "synthetic", recipe, run_dir=run_dir, n_synthetic=n_synthetic,
+                synthetic_size=synthetic_size, data_root=data_root)
+test_loader = data.loaders["test"]
+{name: len(part) for name, part in data.parts.items()}
 
 # %%
-model, history = fit_or_load(model, eat_loss("eat_textbook"), train_loader, val_loader, fit_config("textbook", epochs))
+model, history = train_eat(data, recipe, "eat_textbook", f"{run_dir}/textbook", dat_checkpoint)
 pd.DataFrame(history["epochs"])[["epoch", "train_loss", "val_loss", "val_srcc", "val_plcc", "train_img_per_s"]].round(4)
 
 # %% [markdown]
@@ -139,8 +113,7 @@ pd.DataFrame(history["epochs"])[["epoch", "train_loss", "val_loss", "val_srcc", 
 # EMD, references averaged over the batch.
 
 # %%
-published, published_history = fit_or_load(new_model("eat_as_published"), eat_loss("eat_as_published"),
-                                           train_loader, val_loader, fit_config("as_published", epochs))
+published, published_history = train_eat(data, recipe, "eat_as_published", f"{run_dir}/as_published", dat_checkpoint)
 axes = learning_curves(history, label="eat_textbook")
 learning_curves(published_history, label="eat_as_published", axes=axes)
 plt.tight_layout()
@@ -172,12 +145,10 @@ print(f"as-published outputs on a test batch: row sums {raw.sum(-1).min():.2f}..
 # attention maps with this model). With so few images the numbers are anecdotal.
 
 # %%
-sample, image_dir = load_ava_sample()
-real_parts = apply_split(sample, sample_splits())
-real_train, real_val, real_test = loaders(real_parts, image_dir)
-real_model, real_history = fit_or_load(new_model("eat_textbook"), eat_loss("eat_textbook"), real_train, real_val,
-                                       fit_config("ava_sample", ava_epochs))
-real_metrics = evaluate(real_model, real_test)
+real = eat_data("ava_sample", recipe)
+real_model, real_history = train_eat(real, replace(recipe, epochs=ava_epochs), "eat_textbook",
+                                     f"{run_dir}/ava_sample", dat_checkpoint)
+real_metrics = evaluate(real_model, real.loaders["test"])
 pd.Series(real_metrics).round(4).to_frame("AVA sample test").T
 
 # %%

@@ -30,7 +30,7 @@ config = "smoke"
 image_size = 64
 epochs = 12
 batch_size = 16
-lr = 0.002
+lr = 0.001
 weight_decay = 0.05
 optimizer = "adamw"
 schedule = "cosine"
@@ -60,18 +60,11 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from iaa_lib.data.datasets import AestheticDataset
-from iaa_lib.data.labels import read_ava_votes
-from iaa_lib.data.sample import load_ava_sample, sample_splits
-from iaa_lib.data.splits import apply_split, random_split
-from iaa_lib.data.synthetic import make_synthetic
-from iaa_lib.data.transforms import eval_transform, train_transform
+from iaa_lib.eat_pipeline import EATRecipe, chapter_runs
 from iaa_lib.losses import emd_loss
 from iaa_lib.metrics import bootstrap_ci, srcc
-from iaa_lib.models.eat import EAT, eat_loss, load_official_checkpoint
-from iaa_lib.paths import resolve
 from iaa_lib.seed import seed_everything
-from iaa_lib.training import FitConfig, evaluate, fit_or_load
+from iaa_lib.training import evaluate
 from iaa_lib.viz import scatter_pred_true
 
 seed_everything(seed)
@@ -81,44 +74,16 @@ if num_threads:
 # %% [markdown]
 # ## The trained models (from part 2)
 #
-# Same configuration as part 2, so `fit_or_load` finds the finished runs and only loads them.
+# Same recipe and data as part 2, so `chapter_runs` finds its finished runs and only loads them.
 
 # %%
-def new_model(variant: str) -> torch.nn.Module:
-    model = EAT(config=config, variant=variant)
-    if dat_checkpoint:
-        load_official_checkpoint(model, resolve(dat_checkpoint), trust_pickle=True)
-    return model
-
-
-def loaders(parts, image_dir=None, eval_batch=batch_size):
-    cache = profile != "full"
-    train = AestheticDataset(parts["train"], image_dir, train_transform(image_size), cache_images=cache)
-    make = lambda frame: AestheticDataset(frame, image_dir, eval_transform(image_size), cache_images=cache)
-    return (DataLoader(train, batch_size=batch_size, shuffle=True, drop_last=True),
-            DataLoader(make(parts["val"]), batch_size=eval_batch), DataLoader(make(parts["test"]), batch_size=eval_batch))
-
-
-def fit_config(name: str, n_epochs: int) -> FitConfig:
-    return FitConfig(epochs=n_epochs, lr=lr, weight_decay=weight_decay, optimizer=optimizer, schedule=schedule,
-                     warmup_epochs=warmup_epochs, step_epochs=step_epochs, gamma=0.1, seed=seed, progress=False,
-                     out_dir=str(resolve(f"{run_dir}/{name}")))
-
-
-if profile == "full":
-    frame = read_ava_votes(resolve("data/labels/ava_votes.csv.gz"))
-    data_parts, data_dir = apply_split(frame, random_split(frame["image_id"], (0.9, 0.05, 0.05), seed=seed)), resolve(data_root) / "images"
-else:
-    frame = make_synthetic(n_synthetic, resolve(f"{run_dir}/synthetic_{synthetic_size}"), image_size=synthetic_size, seed=seed)
-    data_parts, data_dir = apply_split(frame, random_split(frame["image_id"], (0.7, 0.15, 0.15), seed=seed)), None
-train_loader, val_loader, test_loader = loaders(data_parts, data_dir)
-textbook, _ = fit_or_load(new_model("eat_textbook"), eat_loss("eat_textbook"), train_loader, val_loader, fit_config("textbook", epochs))
-published, _ = fit_or_load(new_model("eat_as_published"), eat_loss("eat_as_published"), train_loader, val_loader,
-                           fit_config("as_published", epochs))
-sample, image_dir = load_ava_sample()
-real_parts = apply_split(sample, sample_splits())
-real_train, real_val, real_test = loaders(real_parts, image_dir)
-real_model, _ = fit_or_load(new_model("eat_textbook"), eat_loss("eat_textbook"), real_train, real_val, fit_config("ava_sample", ava_epochs))
+recipe = EATRecipe(config=config, image_size=image_size, epochs=epochs, batch_size=batch_size, lr=lr,
+                   weight_decay=weight_decay, optimizer=optimizer, schedule=schedule, warmup_epochs=warmup_epochs,
+                   step_epochs=step_epochs, seed=seed)
+runs = chapter_runs(recipe, ava_epochs, run_dir=run_dir, n_synthetic=n_synthetic, synthetic_size=synthetic_size,
+                    data_root=data_root, dat_checkpoint=dat_checkpoint)
+textbook, published, real_model = (runs.models[name] for name in ("textbook", "as_published", "ava_sample"))
+test_loader, real_test = runs.main.loaders["test"], runs.real.loaders["test"]
 
 # %% [markdown]
 # ## Held-out metrics
@@ -201,7 +166,7 @@ print("as-published, batch 16, evaluated twice:", repeat, "-> identical" if repe
 # %%
 pred_cols = [f"pred_dist_{k}" for k in range(1, 11)]
 pred = torch.tensor(predictions["eat_textbook"][pred_cols].to_numpy(), dtype=torch.float32)
-true = torch.tensor(data_parts["test"].set_index("image_id").loc[predictions["eat_textbook"]["image_id"], [f"dist_{k}" for k in range(1, 11)]].to_numpy(), dtype=torch.float32)
+true = torch.tensor(runs.main.parts["test"].set_index("image_id").loc[predictions["eat_textbook"]["image_id"], [f"dist_{k}" for k in range(1, 11)]].to_numpy(), dtype=torch.float32)
 dirichlet = torch.distributions.Dirichlet(torch.ones(10))
 torch.manual_seed(seed)
 random_pred, random_true = dirichlet.sample((4096,)), dirichlet.sample((4096,))

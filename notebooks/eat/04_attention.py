@@ -32,7 +32,7 @@ config = "smoke"
 image_size = 64
 epochs = 12
 batch_size = 16
-lr = 0.002
+lr = 0.001
 weight_decay = 0.05
 optimizer = "adamw"
 schedule = "cosine"
@@ -63,21 +63,14 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 from captum.attr import IntegratedGradients
-from torch.utils.data import DataLoader
 
-from iaa_lib.data.datasets import AestheticDataset
 from iaa_lib.data.images import load_rgb
-from iaa_lib.data.labels import read_ava_votes
-from iaa_lib.data.sample import load_ava_sample, sample_splits
-from iaa_lib.data.splits import apply_split, random_split
-from iaa_lib.data.synthetic import make_synthetic
-from iaa_lib.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform, train_transform
+from iaa_lib.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from iaa_lib.eat_pipeline import EATRecipe, chapter_runs
 from iaa_lib.metrics import predicted_mos
 from iaa_lib.models.dat import normalised_to_pixels, offset_kept, uniform_grid
-from iaa_lib.models.eat import EAT, eat_loss, load_official_checkpoint, record_attention
-from iaa_lib.paths import resolve
+from iaa_lib.models.eat import record_attention
 from iaa_lib.seed import seed_everything
-from iaa_lib.training import FitConfig, fit_or_load
 
 seed_everything(seed)
 if num_threads:
@@ -85,44 +78,18 @@ if num_threads:
 
 # %% [markdown]
 # ## The trained models (from part 2)
+#
+# Same recipe and data as part 2, so `chapter_runs` only loads its runs: the textbook model trained on the
+# real photos, whose attention is drawn, and the as-published model trained on the synthetic set.
 
 # %%
-def new_model(variant: str) -> torch.nn.Module:
-    model = EAT(config=config, variant=variant)
-    if dat_checkpoint:
-        load_official_checkpoint(model, resolve(dat_checkpoint), trust_pickle=True)
-    return model
-
-
-def loaders(parts, image_dir=None, eval_batch=batch_size):
-    cache = profile != "full"
-    train = AestheticDataset(parts["train"], image_dir, train_transform(image_size), cache_images=cache)
-    make = lambda frame: AestheticDataset(frame, image_dir, eval_transform(image_size), cache_images=cache)
-    return (DataLoader(train, batch_size=batch_size, shuffle=True, drop_last=True),
-            DataLoader(make(parts["val"]), batch_size=eval_batch), DataLoader(make(parts["test"]), batch_size=eval_batch))
-
-
-def fit_config(name: str, n_epochs: int) -> FitConfig:
-    return FitConfig(epochs=n_epochs, lr=lr, weight_decay=weight_decay, optimizer=optimizer, schedule=schedule,
-                     warmup_epochs=warmup_epochs, step_epochs=step_epochs, gamma=0.1, seed=seed, progress=False,
-                     out_dir=str(resolve(f"{run_dir}/{name}")))
-
-
-sample, image_dir = load_ava_sample()
-real_parts = apply_split(sample, sample_splits())
-real_train, real_val, real_test = loaders(real_parts, image_dir)
-model, _ = fit_or_load(new_model("eat_textbook"), eat_loss("eat_textbook"), real_train, real_val, fit_config("ava_sample", ava_epochs))
-model = model.eval()
-
-if profile == "full":
-    frame = read_ava_votes(resolve("data/labels/ava_votes.csv.gz"))
-    data_parts, data_dir = apply_split(frame, random_split(frame["image_id"], (0.9, 0.05, 0.05), seed=seed)), resolve(data_root) / "images"
-else:
-    frame = make_synthetic(n_synthetic, resolve(f"{run_dir}/synthetic_{synthetic_size}"), image_size=synthetic_size, seed=seed)
-    data_parts, data_dir = apply_split(frame, random_split(frame["image_id"], (0.7, 0.15, 0.15), seed=seed)), None
-syn_train, syn_val, _ = loaders(data_parts, data_dir)
-published, _ = fit_or_load(new_model("eat_as_published"), eat_loss("eat_as_published"), syn_train, syn_val, fit_config("as_published", epochs))
-published = published.eval()
+recipe = EATRecipe(config=config, image_size=image_size, epochs=epochs, batch_size=batch_size, lr=lr,
+                   weight_decay=weight_decay, optimizer=optimizer, schedule=schedule, warmup_epochs=warmup_epochs,
+                   step_epochs=step_epochs, seed=seed)
+runs = chapter_runs(recipe, ava_epochs, run_dir=run_dir, n_synthetic=n_synthetic, synthetic_size=synthetic_size,
+                    data_root=data_root, dat_checkpoint=dat_checkpoint)
+model, published = runs.models["ava_sample"].eval(), runs.models["as_published"].eval()
+real_parts, image_dir, real_test = runs.real.parts, runs.real.image_dir, runs.real.loaders["test"]
 
 # %% [markdown]
 # ## The highest- and lowest-scored test photos

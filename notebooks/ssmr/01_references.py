@@ -63,16 +63,12 @@ import torch
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
-from iaa_lib.data.baid import load_baid
-from iaa_lib.data.sample import sample_splits
-from iaa_lib.data.stylize import STYLE_NAMES, make_stylized, split_by_content
+from iaa_lib.data.stylize import STYLE_NAMES
 from iaa_lib.data.images import load_rgb
-from iaa_lib.models.backbones import create_backbone
 from iaa_lib.notebook import record_metrics
-from iaa_lib.paths import resolve
 from iaa_lib.seed import seed_everything
 from iaa_lib.srig import same_label_rate
-from iaa_lib.ssmr_pipeline import prepare_references
+from iaa_lib.ssmr_pipeline import FeatureSource, art_set
 
 seed_everything(seed)
 torch.set_num_threads(threads)
@@ -83,15 +79,10 @@ started = time.perf_counter()
 #
 # Every photograph appears in five renderings, and its source photo's split (the sample's fixed
 # 46 / 16 / 15 split) decides where all five go, so no photo is both a training reference and a test query.
+# (`art_set` reads BAID's official split instead when `data_root` is set.)
 
 # %%
-if data_root:
-    frames = {name: load_baid(name, data_root) for name in ("train", "val", "test")}
-    frame = pd.concat(frames.values(), ignore_index=True)
-    splits = {name: part["image_id"].tolist() for name, part in frames.items()}
-else:
-    frame = make_stylized(resolve(f"{run_dir}/stylized"), max_side=stylized_side)
-    splits = split_by_content(frame, sample_splits())
+frame, splits = art_set(data_root, run_dir, stylized_side)
 demo = not data_root
 print({name: len(ids) for name, ids in splits.items()}, "images")
 
@@ -111,13 +102,12 @@ if demo:
 # `extract_semantic_and_style` runs the frozen backbone once per image: the pooled output is the semantic
 # vector, forward hooks on the stem and stages 1–3 give the feature maps whose Gram matrices
 # G = F Fᵀ / (C·H·W) (upper triangle, L2-normalised per layer, concatenated) form the style vector.
-# Both are cached on disk; the indices hold training images only.
+# Both are cached on disk; the indices hold training images only. (`FeatureSource` names the backbones;
+# with `style_backbone_name` set, e.g. a CNN beside a Swin, the Gram matrices come from that one instead.)
 
 # %%
-backbone = create_backbone(backbone_name, weights=weights)
-style_backbone = create_backbone(style_backbone_name, weights=style_weights) if style_backbone_name else None
-setup = prepare_references(frame, splits, backbone, weights, image_size, f"{run_dir}/features",
-                           style_backbone, style_weights)
+features = FeatureSource(backbone_name, weights, style_backbone_name, style_weights)
+setup = features.setup(frame, splits, image_size, f"{run_dir}/features")
 print(f"semantic {tuple(setup.semantic.features.shape)}, style {tuple(setup.style.features.shape)}; "
       f"index: {len(setup.semantic_index)} training images")
 

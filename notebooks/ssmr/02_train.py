@@ -68,22 +68,16 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from iaa_lib.data.baid import load_baid
-from iaa_lib.data.sample import sample_splits
-from iaa_lib.data.stylize import make_stylized, split_by_content
-from iaa_lib.models.backbones import create_backbone
 from iaa_lib.notebook import record_metrics
-from iaa_lib.paths import resolve
 from iaa_lib.seed import seed_everything
-from iaa_lib.ssmr_pipeline import load_or_make_synthetic, prepare_references, synthetic_splits, train_ssmr
+from iaa_lib.ssmr_pipeline import FeatureSource, art_setup, run_folder, synthetic_setup, train_ssmr
 from iaa_lib.training import evaluate
 from iaa_lib.viz import learning_curves, scatter_pred_true
 
 seed_everything(seed)
 torch.set_num_threads(threads)
 started = time.perf_counter()
-backbone = create_backbone(backbone_name, weights=weights)
-style_backbone = create_backbone(style_backbone_name, weights=style_weights) if style_backbone_name else None
+features = FeatureSource(backbone_name, weights, style_backbone_name, style_weights)
 train_settings = dict(alpha=alpha, num_references=num_references, config=config, epochs=epochs, lr=lr,
                       batch_size=batch_size, schedule=schedule, step_epochs=step_epochs, gamma=gamma, seed=seed)
 
@@ -91,13 +85,12 @@ train_settings = dict(alpha=alpha, num_references=num_references, config=config,
 # ## A known score: the synthetic set
 #
 # The synthetic images' score is a fixed function of sharpness, contrast, colourfulness and placement, so a
-# head that learns must rank held-out images. References come from the synthetic training split only.
+# head that learns must rank held-out images. References come from the synthetic training split only
+# (`synthetic_setup`: the set generated once, split 70/15/15, features cached).
 
 # %%
-synthetic = load_or_make_synthetic(n_synthetic, f"{run_dir}/synthetic_{synthetic_size}", synthetic_size, seed)
-syn_setup = prepare_references(synthetic, synthetic_splits(synthetic, seed), backbone, weights, synthetic_size,
-                               f"{run_dir}/features", style_backbone, style_weights)
-syn_run = train_ssmr(syn_setup, f"{run_dir}/train/synthetic_a{alpha}_k{num_references}", **train_settings)
+syn_setup = synthetic_setup(features, n_synthetic, synthetic_size, run_dir, seed)
+syn_run = train_ssmr(syn_setup, run_folder(run_dir, "synthetic", alpha, num_references), **train_settings)
 print(syn_run.model.head.fc, f"{sum(p.numel() for p in syn_run.model.parameters()):,} parameters")
 learning_curves(syn_run.history, label="synthetic")
 plt.tight_layout()
@@ -120,23 +113,15 @@ pd.Series(syn_metrics).round(4).to_frame("synthetic test").T
 # `data_root` set to a BAID image folder, this section trains on BAID's official split instead.
 
 # %%
-if data_root:
-    frames = {name: load_baid(name, data_root) for name in ("train", "val", "test")}
-    frame = pd.concat(frames.values(), ignore_index=True)
-    splits = {name: part["image_id"].tolist() for name, part in frames.items()}
-else:
-    frame = make_stylized(resolve(f"{run_dir}/stylized"), max_side=stylized_side)
-    splits = split_by_content(frame, sample_splits())
-art_setup = prepare_references(frame, splits, backbone, weights, image_size, f"{run_dir}/features",
-                               style_backbone, style_weights)
-art_run = train_ssmr(art_setup, f"{run_dir}/train/{'baid' if data_root else 'stylized'}_a{alpha}_k{num_references}",
-                     **train_settings)
+art_name = "baid" if data_root else "stylized"
+art_run = train_ssmr(art_setup(features, image_size, data_root, run_dir, stylized_side),
+                     run_folder(run_dir, art_name, alpha, num_references), **train_settings)
 art_metrics, art_predictions = evaluate(art_run.model, DataLoader(art_run.datasets["test"], batch_size=256),
                                         threshold=5.0, return_predictions=True)
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.2))
 learning_curves(art_run.history, axes=axes[:2])
 scatter_pred_true(art_predictions["mos"], art_predictions["pred_mos"], ax=axes[2],
-                  title=f"{'BAID' if data_root else 'stylized'} test ({len(art_predictions)} images)")
+                  title=f"{art_name} test ({len(art_predictions)} images)")
 plt.tight_layout()
 plt.show()
 pd.Series(art_metrics).round(4).to_frame("stylized test" if not data_root else "BAID test").T

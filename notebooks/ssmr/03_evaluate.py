@@ -63,10 +63,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from iaa_lib.metrics import plcc, srcc
-from iaa_lib.models.backbones import create_backbone
 from iaa_lib.notebook import record_metrics
 from iaa_lib.seed import seed_everything
-from iaa_lib.ssmr_pipeline import load_or_make_synthetic, prepare_references, synthetic_splits, train_ssmr
+from iaa_lib.ssmr_pipeline import FeatureSource, run_folder, synthetic_setup, train_ssmr
 from iaa_lib.training import evaluate
 
 seed_everything(seed)
@@ -96,11 +95,8 @@ published
 # notebook 02's checkpoint, loaded, not retrained); test = the synthetic test split.
 
 # %%
-backbone = create_backbone(backbone_name, weights=weights)
-style_backbone = create_backbone(style_backbone_name, weights=style_weights) if style_backbone_name else None
-synthetic = load_or_make_synthetic(n_synthetic, f"{run_dir}/synthetic_{synthetic_size}", synthetic_size, seed)
-setup = prepare_references(synthetic, synthetic_splits(synthetic, seed), backbone, weights, synthetic_size,
-                           f"{run_dir}/features", style_backbone, style_weights)
+features = FeatureSource(backbone_name, weights, style_backbone_name, style_weights)
+setup = synthetic_setup(features, n_synthetic, synthetic_size, run_dir, seed)
 variants = {
     "semantic refs (α=1)": dict(alpha=1.0, num_references=num_references),
     "style refs (α=0)": dict(alpha=0.0, num_references=num_references),
@@ -111,9 +107,7 @@ variants = {
 }
 runs, rows = {}, []
 for name, settings in variants.items():
-    tag = f"a{settings['alpha']}_k{settings['num_references']}" + "".join(
-        f"_{settings[key]}" for key in ("reference_source", "variant") if key in settings)
-    runs[name] = train_ssmr(setup, f"{run_dir}/train/synthetic_{tag}", **settings, **train_settings)
+    runs[name] = train_ssmr(setup, run_folder(run_dir, "synthetic", **settings), **settings, **train_settings)
     test = evaluate(runs[name].model, DataLoader(runs[name].datasets["test"], batch_size=256))
     rows.append({"references": name, "val SRCC (best)": runs[name].history["best_metric"],
                  "test SRCC": test["srcc"], "test PLCC": test["plcc"], "test Acc": test["acc"], "n": test["n"]})

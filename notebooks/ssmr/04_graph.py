@@ -64,15 +64,10 @@ import torch
 from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 from torch.utils.data import DataLoader
 
-from iaa_lib.data.baid import load_baid
 from iaa_lib.data.images import load_rgb
-from iaa_lib.data.sample import sample_splits
-from iaa_lib.data.stylize import make_stylized, split_by_content
-from iaa_lib.models.backbones import create_backbone
 from iaa_lib.notebook import record_metrics
-from iaa_lib.paths import resolve
 from iaa_lib.seed import seed_everything
-from iaa_lib.ssmr_pipeline import prepare_references, train_ssmr
+from iaa_lib.ssmr_pipeline import FeatureSource, art_setup, run_folder, train_ssmr
 
 seed_everything(seed)
 torch.set_num_threads(threads)
@@ -85,18 +80,10 @@ started = time.perf_counter()
 # (it trains only if that notebook has not run).
 
 # %%
-backbone = create_backbone(backbone_name, weights=weights)
-style_backbone = create_backbone(style_backbone_name, weights=style_weights) if style_backbone_name else None
-if data_root:
-    frames = {name: load_baid(name, data_root) for name in ("train", "val", "test")}
-    frame = pd.concat(frames.values(), ignore_index=True)
-    splits = {name: part["image_id"].tolist() for name, part in frames.items()}
-else:
-    frame = make_stylized(resolve(f"{run_dir}/stylized"), max_side=stylized_side)
-    splits = split_by_content(frame, sample_splits())
-setup = prepare_references(frame, splits, backbone, weights, image_size, f"{run_dir}/features",
-                           style_backbone, style_weights)
-run = train_ssmr(setup, f"{run_dir}/train/{'baid' if data_root else 'stylized'}_a{alpha}_k{num_references}",
+features = FeatureSource(backbone_name, weights, style_backbone_name, style_weights)
+setup = art_setup(features, image_size, data_root, run_dir, stylized_side)
+frame = setup.frame
+run = train_ssmr(setup, run_folder(run_dir, "baid" if data_root else "stylized", alpha, num_references),
                  alpha=alpha, num_references=num_references, config=config, epochs=epochs, lr=lr,
                  batch_size=batch_size, schedule=schedule, step_epochs=step_epochs, gamma=gamma, seed=seed)
 model = run.model.eval()

@@ -1,0 +1,414 @@
+"""One protocol for every model of the book: the same images, split and labels, each model trained with its
+chapter's recipe, all scored by the same metrics with paired bootstrap confidence intervals.
+
+``load_protocol(dataset, ...)`` gives the shared data; ``train_and_predict(model, data, profile, run_dir)`` trains
+(or loads, through ``fit_or_load``) one model and returns its test predictions plus what its visualisation
+needs; ``results_table`` and ``paired_differences`` score a set of runs; ``disagreement`` ranks the test
+images by how much the models disagree about them.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from iaa_lib.data.datasets import split_loaders
+from iaa_lib.data.labelled_sets import labelled_set
+from iaa_lib.eat_pipeline import EATData, EATRecipe, train_eat
+from iaa_lib.data.labels import DIST_COLUMNS
+from iaa_lib.data.sample import load_dpc_comments, load_sample_comments
+from iaa_lib.data.splits import apply_split, assert_disjoint
+from iaa_lib.metrics import accuracy, emd, krcc, plcc, srcc
+from iaa_lib.models.milnet_pipeline import MILNetRecipe
+from iaa_lib.paths import REPO_ROOT, resolve
+from iaa_lib.training import FitConfig, evaluate, fit_or_load
+
+MODEL_TITLES = {
+    "nima": "NIMA baseline",
+    "eat": "EAT",
+    "milnet": "MILNet",
+    "ssmr": "SSMR",
+    "cdcm": "CDCM-Net",
+    "cgiaa": "CG-IAA",
+}
+PROFILES = ("smoke", "full")
+METRICS = ("srcc", "plcc", "krcc", "acc", "emd1", "emd2")
+SOTA_FILE = REPO_ROOT / "book" / "results" / "sota.csv"
+# sota.csv rows that report a paper's own method (or the baseline it re-implements).
+PAPER_METHODS = {
+    "nima": ["NIMA (Inception-v2)", "NIMA retrained (IRv2)"],
+    "eat": ["EAT"],
+    "cgiaa": ["CG-IAA critiques (text only)"],
+}
+
+
+@dataclass
+class ProtocolData:
+    """The shared data: one label frame (image_id, path, mos, dist_1..10, comments), one split, one name."""
+
+    dataset: str
+    frame: pd.DataFrame
+    splits: dict[str, list[str]]
+
+    def parts(self) -> dict[str, pd.DataFrame]:
+        """{split: rows of the frame}, in split order."""
+        return apply_split(self.frame, self.splits)
+
+    def describe(self) -> str:
+        """E.g. "synthetic, 180 / 60 / 60 (train / val / test)"."""
+        counts = " / ".join(str(len(self.splits[s])) for s in ("train", "val", "test"))
+        return f"{self.dataset}, {counts} (train / val / test)"
+
+
+def load_protocol(dataset: str, run_dir: str | os.PathLike = "runs/99_compare", n_synthetic: int = 300,
+                  synthetic_size: int = 96, data_root: str | None = None, test_list: str | None = None,
+                  seed: int = 0) -> ProtocolData:
+    """The protocol's data: "synthetic" (60/20/20), "ava_sample" (its fixed 46/16/15) or "ava" (data_root + test_list).
+
+    Comments: the synthetic set's own critiques; the sample's real comments (16 photos); for full AVA the
+    shipped DPC critiques (the others get none). Only the training split's comments are ever used for training.
+    """
+    frame, image_dir, splits = labelled_set(dataset, run_dir=run_dir, n_synthetic=n_synthetic,
+                                            synthetic_size=synthetic_size, data_root=data_root, test_list=test_list,
+                                            seed=seed)
+    assert_disjoint(splits)
+    frame = frame.copy()
+    if "path" not in frame.columns:
+        frame["path"] = [str(Path(image_dir) / f"{i}.jpg") for i in frame["image_id"]]
+    if "comments" not in frame.columns:
+        comments = load_sample_comments(data_root or None) if dataset == "ava_sample" else load_dpc_comments()
+        frame["comments"] = [list(comments.get(str(i), [])) for i in frame["image_id"]]
+    return ProtocolData(dataset, frame.reset_index(drop=True), {k: list(map(str, v)) for k, v in splits.items()})
+
+
+@dataclass
+class ModelRun:
+    """One model trained under the protocol: test predictions (image_id, mos, pred_mos[, pred_dist_k]), training
+    history, the model, and `explain`: what its visualisation needs (references, critiques, recalled text)."""
+
+    name: str
+    model: nn.Module
+    history: dict
+    predictions: pd.DataFrame
+    explain: dict[str, Any] = field(default_factory=dict)
+
+    def train_loss(self) -> tuple[float, float]:
+        """(first, last) epoch mean training loss."""
+        epochs = self.history["epochs"]
+        return float(epochs[0]["train_loss"]), float(epochs[-1]["train_loss"])
+
+
+# ------------------------------------------------------------------------------------------ recipes
+# Each model's chapter recipe (NIMA: the baseline notebook's), CPU smoke and paper-scale "full".
+SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
+    "nima": {
+        "smoke": dict(config="smoke", image_size=128, epochs=6, batch_size=16, lr=3e-3, backbone_lr=3e-4),
+        "full": dict(config="full", image_size=224, epochs=20, batch_size=64, lr=3e-4, backbone_lr=3e-5),
+    },
+    "eat": {"smoke": dict(recipe=EATRecipe()), "full": dict(recipe=EATRecipe.paper())},
+    "milnet": {  # node features at image_size px (None: the backbone's own input size)
+        "smoke": dict(recipe=MILNetRecipe(epochs=20), image_size=96),
+        "full": dict(recipe=MILNetRecipe.paper(), image_size=None),
+    },
+    "ssmr": {
+        "smoke": dict(config="smoke", backbone="timm:tf_efficientnet_lite0", weights="imagenet", style_backbone=None,
+                      image_size=96, epochs=15, batch_size=32, lr=1e-3, step_epochs=10),
+        "full": dict(config="full", backbone="timm:swinv2_base_window8_256", weights="imagenet",
+                     style_backbone="timm:tf_efficientnet_lite0", image_size=256, epochs=20, batch_size=128,
+                     lr=3e-5, step_epochs=3),
+    },
+    "cdcm": {
+        "smoke": dict(profile="smoke", epochs=8, batch_size=32, lr=1e-3),
+        "full": dict(profile="full", epochs=20, batch_size=32, lr=1e-4),
+    },
+    "cgiaa": {
+        "smoke": dict(config="smoke", image_size=96, vlap=dict(steps=150, batch_size=64, lr=2e-3, halve_every=50),
+                      experts=dict(steps=300, batch_size=64, lr=3e-3, warmup=20), train_image_tower=False,
+                      map=dict(epochs=40, lr=1e-3, batch_size=32, hidden=128), gpt2_path=None),
+        "full": dict(config="full", image_size=224, vlap=dict(epochs=20, batch_size=64, lr=6e-5),
+                     experts=dict(steps=235_000, batch_size=40, lr=2e-5, warmup=5000), train_image_tower=True,
+                     map=dict(epochs=20, lr=1e-4, batch_size=64, hidden=512), gpt2_path=None),
+    },
+}
+
+
+def _check_profile(profile: str) -> None:
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+
+
+def _evaluated(name: str, model: nn.Module, history: dict, test_loader: DataLoader, explain: dict | None = None) -> ModelRun:
+    _, predictions = evaluate(model, test_loader, return_predictions=True)
+    return ModelRun(name, model, history, predictions, explain or {})
+
+
+def _nima(data: ProtocolData, s: dict, out_dir: Path, seed: int) -> ModelRun:
+    from iaa_lib.losses import EMDLoss
+    from iaa_lib.models import create_model
+
+    torch.manual_seed(seed)
+    model = create_model("nima", config=s["config"])
+    loaders = split_loaders(data.parts(), None, s["image_size"], model.mean, model.std, s["batch_size"], seed=seed,
+                            cache_images=data.dataset != "ava")
+    cfg = FitConfig(epochs=s["epochs"], lr=s["lr"], backbone_lr=s["backbone_lr"], weight_decay=1e-4,
+                    warmup_epochs=0.5, seed=seed, out_dir=str(out_dir), progress=False)
+    model, history = fit_or_load(model, EMDLoss(r=2), loaders["train"], loaders["val"], cfg)
+    return _evaluated("nima", model, history, loaders["test"])
+
+
+def _eat(data: ProtocolData, s: dict, out_dir: Path, seed: int) -> ModelRun:
+    recipe = replace(s["recipe"], seed=seed)
+    parts = data.parts()
+    loaders = split_loaders(parts, None, recipe.image_size, batch_size=recipe.batch_size,
+                            eval_batch_size=recipe.batch_size, cache_images=data.dataset != "ava", seed=seed)
+    model, history = train_eat(EATData(parts, None, loaders), recipe, "eat_textbook", out_dir)
+    return _evaluated("eat", model, history, loaders["test"], {"transform_size": recipe.image_size})
+
+
+def _milnet(data: ProtocolData, s: dict, out_dir: Path, seed: int) -> ModelRun:
+    from iaa_lib.models.milnet import NODE_FEATURES, RETRIEVAL_FEATURES
+    from iaa_lib.models.milnet_pipeline import train_milnet
+    from iaa_lib.retrieval import prepare_reference_graph_data
+
+    recipe = replace(s["recipe"], seed=seed)
+    graph = prepare_reference_graph_data(
+        data.frame, None, data.splits, node_backbone=NODE_FEATURES[recipe.config],
+        retrieval_backbone=RETRIEVAL_FEATURES[recipe.config], cache_dir=out_dir.parent / "features",
+        k=recipe.num_references, image_size=s["image_size"], fingerprint="stat" if data.dataset == "ava" else "bytes")
+    trained = train_milnet(graph, recipe, out_dir, data.dataset)
+    test = trained.loaders["test"].dataset
+    references = {row[0]: list(row[1:]) for row in test.node_ids}
+    return _evaluated("milnet", trained.model, trained.history, trained.loaders["test"], {"references": references})
+
+
+def _ssmr(data: ProtocolData, s: dict, out_dir: Path, seed: int) -> ModelRun:
+    from iaa_lib.models.backbones import create_backbone
+    from iaa_lib.ssmr_pipeline import prepare_references, train_ssmr
+
+    backbone = create_backbone(s["backbone"], weights=s["weights"])
+    style = create_backbone(s["style_backbone"], weights=s["weights"]) if s["style_backbone"] else None
+    setup = prepare_references(data.frame, data.splits, backbone, s["weights"], s["image_size"],
+                               out_dir.parent / "features", style_backbone=style, style_weights=s["weights"])
+    run = train_ssmr(setup, out_dir, config=s["config"], epochs=s["epochs"], lr=s["lr"], batch_size=s["batch_size"],
+                     schedule="step", step_epochs=s["step_epochs"], seed=seed)
+    test_loader = DataLoader(run.datasets["test"], batch_size=256)
+    return _evaluated("ssmr", run.model, run.history, test_loader, {"references": run.references["test"].as_dict()})
+
+
+def _cdcm(data: ProtocolData, s: dict, out_dir: Path, seed: int) -> ModelRun:
+    from iaa_lib.models.cdcm_data import fit_cdcm, frame_inputs, nearest_training_sentences, split_datasets
+
+    comments = {str(i): list(c) for i, c in zip(data.frame["image_id"], data.frame["comments"])}
+    inputs = frame_inputs(data.frame, None, comments, out_dir.parent / "features", s["profile"])
+    datasets = split_datasets(inputs, data.splits, blank_comments=("test",))  # test images are scored without comments
+    model, history = fit_cdcm(datasets, out_dir, profile=s["profile"], epochs=s["epochs"], lr=s["lr"],
+                              batch_size=s["batch_size"], seed=seed)
+    recalled = nearest_training_sentences(model, inputs, data.splits["train"], data.splits["test"])
+    return _evaluated("cdcm", model, history, DataLoader(datasets["test"], batch_size=256), {"recalled": recalled})
+
+
+def cgiaa_catalogue(data: ProtocolData) -> pd.DataFrame:
+    """The protocol frame in CG-IAA's catalogue layout (row position = image index; source, split, comment_attributes)."""
+    from iaa_lib.data.synthetic import COMMENT_ATTRIBUTES
+
+    split_of = {i: name for name, ids in data.splits.items() for i in ids}
+    synthetic = data.dataset == "synthetic"
+    frame = data.frame.assign(
+        image_id=data.frame["image_id"].astype(str),
+        source="synthetic" if synthetic else "ava_sample",
+        comment_attributes=[list(COMMENT_ATTRIBUTES) if synthetic else [] for _ in range(len(data.frame))])
+    frame["split"] = frame["image_id"].map(split_of)
+    return frame[frame["split"].notna()].reset_index(drop=True)
+
+
+def _cgiaa(data: ProtocolData, s: dict, out_dir: Path, seed: int) -> ModelRun:
+    from iaa_lib.cgiaa_pipeline import ExpertSchedule, VLAPSchedule, load_stages, map_stage
+    from iaa_lib.models.cgiaa import get_config
+
+    if s["config"] == "full" and not s["gpt2_path"]:
+        raise ValueError("CG-IAA's full profile needs GPT-2 weights in a local folder (Hugging Face layout): "
+                         "pass overrides={'cgiaa': {'gpt2_path': '/path/to/gpt2'}} (notebook: -p cgiaa_gpt2_path ...)")
+    catalogue = cgiaa_catalogue(data)
+    cfg = get_config(s["config"], image_size=s["image_size"], map_hidden=s["map"]["hidden"], gpt2_path=s["gpt2_path"])
+    stages = load_stages(cfg, catalogue, out_dir, VLAPSchedule(**s["vlap"], seed=seed), s["train_image_tower"],
+                         ExpertSchedule(**s["experts"], seed=seed), zero_shot=s["config"] == "full")
+    rows = {name: list(catalogue.index[catalogue["split"] == name]) for name in ("train", "val", "test")}
+    head, history, _, predictions = map_stage("image_generated_critiques", stages.features, stages.generated, catalogue,
+                                              rows, out_dir, seed=seed, **s["map"])
+    critiques = {catalogue["image_id"].iloc[r]: stages.critique_texts[r] for r in rows["test"]}
+    return ModelRun("cgiaa", head, history, predictions, {"critiques": critiques})
+
+
+RUNNERS: dict[str, Callable[[ProtocolData, dict, Path, int], ModelRun]] = {
+    "nima": _nima, "eat": _eat, "milnet": _milnet, "ssmr": _ssmr, "cdcm": _cdcm, "cgiaa": _cgiaa,
+}
+
+
+def train_and_predict(name: str, data: ProtocolData, profile: str = "smoke",
+                      run_dir: str | os.PathLike = "runs/99_compare", seed: int = 0,
+                      overrides: dict[str, Any] | None = None) -> ModelRun:
+    """Train (or load the finished run of) model `name` on the protocol's train split with its chapter's recipe
+    (SETTINGS[name][profile], updated by `overrides`), select on val, and predict the test split.
+    Checkpoints: <run_dir>/<dataset>/<name>."""
+    _check_profile(profile)
+    if name not in RUNNERS:
+        raise KeyError(f"unknown model {name!r}; compared models: {', '.join(RUNNERS)}")
+    settings = SETTINGS[name][profile]
+    unknown = sorted(set(overrides or {}) - set(settings))
+    if unknown:
+        raise KeyError(f"unknown {name} setting(s) {unknown}; known: {sorted(settings)}")
+    out_dir = resolve(run_dir) / data.dataset / name
+    run = RUNNERS[name](data, {**settings, **(overrides or {})}, out_dir, seed)
+    test_ids = set(data.splits["test"])
+    predicted = set(run.predictions["image_id"].astype(str))
+    if predicted != test_ids:
+        raise RuntimeError(f"{name} predicted {len(predicted)} images but the test split has {len(test_ids)}")
+    run.predictions = run.predictions.assign(image_id=run.predictions["image_id"].astype(str))
+    return run
+
+
+# ------------------------------------------------------------------------------------------ scoring
+def _aligned(predictions: dict[str, pd.DataFrame], truth: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Every model's predictions in the order of truth's image ids (the same test images for all, else an error)."""
+    ids = truth["image_id"].astype(str).tolist()
+    aligned = {}
+    for name, frame in predictions.items():
+        by_id = frame.assign(image_id=frame["image_id"].astype(str)).set_index("image_id")
+        missing = sorted(set(ids) - set(by_id.index))
+        if missing:
+            raise ValueError(f"{name} has no prediction for {len(missing)} test images, e.g. {missing[:3]}")
+        aligned[name] = by_id.loc[ids].reset_index()
+    return aligned
+
+
+def _pred_dist(frame: pd.DataFrame) -> np.ndarray | None:
+    columns = [f"pred_dist_{k}" for k in range(1, 11)]
+    return frame[columns].to_numpy(np.float64) if all(c in frame.columns for c in columns) else None
+
+
+def metric_values(pred_mos: np.ndarray, mos: np.ndarray, pred_dist: np.ndarray | None, dist: np.ndarray,
+                  threshold: float = 5.0, high_if: str = "gt") -> dict[str, float]:
+    """srcc, plcc, krcc, acc, and emd1/emd2 (NaN for a model that predicts a score, not a distribution)."""
+    values = {"srcc": srcc(pred_mos, mos), "plcc": plcc(pred_mos, mos), "krcc": krcc(pred_mos, mos),
+              "acc": accuracy(pred_mos, mos, threshold, high_if)}
+    values["emd1"] = emd(pred_dist, dist, r=1) if pred_dist is not None else float("nan")
+    values["emd2"] = emd(pred_dist, dist, r=2) if pred_dist is not None else float("nan")
+    return values
+
+
+def _bootstrap_rows(n: int, n_boot: int, seed: int) -> np.ndarray:
+    """(n_boot, n) row indices drawn with replacement: the same resamples for every model (a paired bootstrap)."""
+    if n < 2:
+        raise ValueError(f"need at least 2 test images to bootstrap, got {n}")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+
+
+def _bootstrap_estimates(frame: pd.DataFrame, truth: pd.DataFrame, resamples: np.ndarray, **rule) -> pd.DataFrame:
+    pred_mos, mos = frame["pred_mos"].to_numpy(np.float64), truth["mos"].to_numpy(np.float64)
+    pred_dist, dist = _pred_dist(frame), truth[DIST_COLUMNS].to_numpy(np.float64)
+    rows = [metric_values(pred_mos[r], mos[r], None if pred_dist is None else pred_dist[r], dist[r], **rule)
+            for r in resamples]
+    return pd.DataFrame(rows, columns=list(METRICS))
+
+
+def results_table(predictions: dict[str, pd.DataFrame], truth: pd.DataFrame, n_boot: int = 1000, alpha: float = 0.05,
+                  seed: int = 0, threshold: float = 5.0, high_if: str = "gt") -> pd.DataFrame:
+    """One row per model: each metric of METRICS with its percentile-bootstrap (1 - alpha) interval
+    (<metric>_low, <metric>_high) and n. truth: the test rows (image_id, mos, dist_1..10)."""
+    aligned = _aligned(predictions, truth)
+    mos, dist = truth["mos"].to_numpy(np.float64), truth[DIST_COLUMNS].to_numpy(np.float64)
+    resamples = _bootstrap_rows(len(truth), n_boot, seed)
+    rows = {}
+    for name, frame in aligned.items():
+        point = metric_values(frame["pred_mos"].to_numpy(np.float64), mos, _pred_dist(frame), dist,
+                              threshold=threshold, high_if=high_if)
+        boot = _bootstrap_estimates(frame, truth, resamples, threshold=threshold, high_if=high_if)
+        row: dict[str, float] = {}
+        for metric in METRICS:
+            row[metric] = point[metric]
+            finite = boot[metric].dropna()
+            row[f"{metric}_low"], row[f"{metric}_high"] = (
+                np.quantile(finite, [alpha / 2, 1 - alpha / 2]) if len(finite) else (np.nan, np.nan))
+        rows[name] = {**row, "n": len(truth)}
+    return pd.DataFrame(rows).T
+
+
+def paired_differences(predictions: dict[str, pd.DataFrame], truth: pd.DataFrame, baseline: str = "nima",
+                       metric: str = "srcc", n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> pd.DataFrame:
+    """metric(model) - metric(baseline) on the same test images, with a paired bootstrap (1 - alpha) interval."""
+    if baseline not in predictions:
+        raise KeyError(f"baseline {baseline!r} is not among the models {sorted(predictions)}")
+    if metric not in ("srcc", "plcc", "krcc", "acc"):
+        raise ValueError(f"metric must be srcc, plcc, krcc or acc, got {metric!r}")
+    aligned = _aligned(predictions, truth)
+    resamples = _bootstrap_rows(len(truth), n_boot, seed)
+    boots = {name: _bootstrap_estimates(frame, truth, resamples)[metric].to_numpy() for name, frame in aligned.items()}
+    mos, dist = truth["mos"].to_numpy(np.float64), truth[DIST_COLUMNS].to_numpy(np.float64)
+    point = {name: metric_values(f["pred_mos"].to_numpy(np.float64), mos, None, dist)[metric] for name, f in aligned.items()}
+    rows = {}
+    for name in aligned:
+        if name == baseline:
+            continue
+        delta = boots[name] - boots[baseline]
+        low, high = np.nanquantile(delta, [alpha / 2, 1 - alpha / 2])
+        rows[name] = {f"delta_{metric}": point[name] - point[baseline], "low": low, "high": high}
+    return pd.DataFrame(rows).T
+
+
+def paper_numbers(models: list[str] | tuple[str, ...] = tuple(MODEL_TITLES)) -> pd.DataFrame:
+    """The papers' own numbers from book/results/sota.csv (with split and verification status), one row per
+    published result; models without a verified published number get a row saying so."""
+    table = pd.read_csv(SOTA_FILE)
+    rows = []
+    for model in models:
+        methods = PAPER_METHODS.get(model, [])
+        found = table[table["method"].isin(methods)]
+        if found.empty:
+            rows.append({"model": MODEL_TITLES[model], "method": "-", "dataset": "-", "split": "-", "srcc": np.nan,
+                         "plcc": np.nan, "acc": np.nan, "status": "no verified number (see the chapter's spec)"})
+        for _, row in found.iterrows():
+            rows.append({"model": MODEL_TITLES[model], "method": row["method"], "dataset": row["dataset"],
+                         "split": row["split"], "srcc": row["srcc"], "plcc": row["plcc"], "acc": row["acc"],
+                         "status": row["status"]})
+    return pd.DataFrame(rows)
+
+
+def disagreement(predictions: dict[str, pd.DataFrame], truth: pd.DataFrame) -> pd.DataFrame:
+    """Per test image: mos, each model's pred_mos and its rank percentile among the test images, the spread
+    (max - min percentile over models) and the model whose percentile is furthest from the mos percentile;
+    sorted by spread, largest first."""
+    aligned = _aligned(predictions, truth)
+    table = truth[["image_id", "mos"]].astype({"image_id": str}).reset_index(drop=True)
+    table["mos_pct"] = table["mos"].rank(pct=True)
+    pct_columns = []
+    for name, frame in aligned.items():
+        table[f"{name}_pred"] = frame["pred_mos"].to_numpy()
+        table[f"{name}_pct"] = frame["pred_mos"].rank(pct=True).to_numpy()
+        pct_columns.append(f"{name}_pct")
+    percentiles = table[pct_columns]
+    table["spread"] = percentiles.max(axis=1) - percentiles.min(axis=1)
+    errors = percentiles.sub(table["mos_pct"], axis=0).abs()
+    table["most_wrong"] = errors.idxmax(axis=1).str.removesuffix("_pct")
+    return table.sort_values("spread", ascending=False).reset_index(drop=True)
+
+
+@torch.no_grad()
+def eat_sampling_pixels(model: nn.Module, image, image_size: int, display_size: int) -> np.ndarray:
+    """(P, 2) pixel (x, y) positions, on a display_size square, where EAT's last deformable block samples its keys
+    for a PIL image (all offset groups)."""
+    from iaa_lib.data.transforms import eval_transform
+    from iaa_lib.models.dat import normalised_to_pixels
+
+    model.eval()
+    positions = model(eval_transform(image_size)(image)[None])["positions"][-1][0]  # (groups, h, w, 2) as (y, x)
+    pixels = normalised_to_pixels(positions, positions.shape[1], display_size).reshape(-1, 2)
+    return pixels.flip(-1).numpy()

@@ -1,0 +1,80 @@
+"""The book's labelled image sets by name, with their splits: a cached synthetic set, the embedded AVA sample, full AVA.
+
+``labelled_set(dataset, ...) -> (label frame, image folder or None, {"train", "val", "test": ids})``:
+
+* ``"synthetic"``: ``make_synthetic(n_synthetic, <run_dir>/synthetic_<size>_<n>_<seed>)``, generated once and
+  reused (its frame is pickled next to the images), split ``synthetic_ratios`` with ``random_split``;
+* ``"ava_sample"``: the 77 embedded AVA photos with their fixed 46/16/15 split;
+* ``"ava"``: a full AVA copy, images ``<data_root>/<image_id>.jpg``, labels from data/labels/ava_votes.csv.gz,
+  test = the ids of ``test_list`` (one per line: e.g. the official ``generic_test.jpgl``, or ILGnet's list),
+  val = a seeded 5 % of the rest. Ids without an image file are left out.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from pathlib import Path
+from typing import Literal, Sequence
+
+import pandas as pd
+
+from iaa_lib.data.labels import read_ava_votes
+from iaa_lib.data.sample import load_ava_sample, sample_splits
+from iaa_lib.data.splits import random_split, read_id_list, split_from_id_lists
+from iaa_lib.data.synthetic import make_synthetic
+from iaa_lib.paths import DATA_DIR, resolve
+
+DATASETS = ("synthetic", "ava_sample", "ava")
+AVA_VOTES_FILE = DATA_DIR / "labels" / "ava_votes.csv.gz"
+DEFAULT_SYNTHETIC_RATIOS = (0.6, 0.2, 0.2)
+
+
+def cached_synthetic(n: int, out_dir: str | os.PathLike, image_size: int = 96, seed: int = 0) -> pd.DataFrame:
+    """make_synthetic(n, out_dir, image_size, seed), generated once: later calls read the pickled frame back."""
+    out_dir = resolve(out_dir)
+    frame_file, params_file = out_dir / "frame.pkl", out_dir / "params.json"
+    params = {"n": n, "image_size": image_size, "seed": seed}
+    if frame_file.is_file() and params_file.is_file() and json.loads(params_file.read_text()) == params:
+        with frame_file.open("rb") as handle:
+            frame = pickle.load(handle)
+        if all(Path(p).is_file() for p in frame["path"]):
+            return frame
+    frame = make_synthetic(n, out_dir, image_size=image_size, seed=seed)
+    with frame_file.open("wb") as handle:
+        pickle.dump(frame, handle)
+    params_file.write_text(json.dumps(params))
+    return frame
+
+
+def labelled_set(
+    dataset: Literal["synthetic", "ava_sample", "ava"],
+    *,
+    run_dir: str | os.PathLike = "runs",
+    n_synthetic: int = 300,
+    synthetic_size: int = 96,
+    data_root: str | os.PathLike | None = None,
+    test_list: str | os.PathLike | None = None,
+    seed: int = 0,
+    synthetic_ratios: Sequence[float] = DEFAULT_SYNTHETIC_RATIOS,
+) -> tuple[pd.DataFrame, Path | None, dict[str, list[str]]]:
+    """(label frame, image folder or None when the frame has paths, splits train/val/test) of a named set (module docstring)."""
+    if dataset == "synthetic":
+        folder = resolve(run_dir) / f"synthetic_{synthetic_size}_{n_synthetic}_{seed}"
+        frame = cached_synthetic(n_synthetic, folder, image_size=synthetic_size, seed=seed)
+        splits = random_split(frame["image_id"], synthetic_ratios, seed=seed)
+        return frame, None, splits
+    if dataset == "ava_sample":
+        frame, image_dir = load_ava_sample(data_root or None)
+        return frame, image_dir, sample_splits(data_root or None)
+    if dataset == "ava":
+        if not data_root or not test_list:
+            raise ValueError("dataset='ava' needs data_root (your folder of AVA <image_id>.jpg files) and test_list "
+                             "(a file of test ids, one per line, e.g. AVA's aesthetics_image_lists/generic_test.jpgl)")
+        frame = read_ava_votes(AVA_VOTES_FILE)
+        image_dir = resolve(data_root)
+        frame = frame[[(image_dir / f"{i}.jpg").is_file() for i in frame["image_id"]]].reset_index(drop=True)
+        splits = split_from_id_lists(frame["image_id"], read_id_list(resolve(test_list)), val_fraction=0.05,
+                                     seed=seed, unknown="drop")
+        return frame, image_dir, splits
+    raise ValueError(f"dataset must be 'synthetic', 'ava_sample' or 'ava', got {dataset!r}")
