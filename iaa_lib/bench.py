@@ -467,11 +467,12 @@ def markdown_report(frame: pd.DataFrame, command: str) -> str:
 
 def save_results(frame: pd.DataFrame, csv_path: str | Path, command: str) -> tuple[Path, Path]:
     """Write the full frame as CSV and the markdown report next to it (.md); return both paths."""
+    report = markdown_report(frame, command)  # before writing: overwriting a tracked CSV would mark the tree dirty
     csv_path = Path(csv_path)
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(csv_path, index=False)
     md_path = csv_path.with_suffix(".md")
-    md_path.write_text(markdown_report(frame, command))
+    md_path.write_text(report)
     return csv_path, md_path
 
 
