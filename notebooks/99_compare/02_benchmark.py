@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # Comparison 2 · Speed, size and memory of the five models
+# # Comparison 2 · Speed, size and memory of the six models
 #
 # > Parameters, forward FLOPs, inference and training throughput and peak memory of every model at its
 # > paper configuration, measured on this machine.
