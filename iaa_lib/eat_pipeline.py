@@ -17,15 +17,13 @@ import torch
 from torch.utils.data import DataLoader
 
 from iaa_lib.data.datasets import split_loaders
+from iaa_lib.data.labelled_sets import AVA_VOTES_FILE, labelled_set
 from iaa_lib.data.labels import read_ava_votes
-from iaa_lib.data.sample import load_ava_sample, sample_splits
 from iaa_lib.data.splits import apply_split, random_split
-from iaa_lib.data.synthetic import make_synthetic
 from iaa_lib.models.eat import EAT, eat_loss, load_official_checkpoint
-from iaa_lib.paths import DATA_DIR, resolve
+from iaa_lib.paths import resolve
 from iaa_lib.training import FitConfig, fit_or_load
 
-AVA_VOTES_FILE = DATA_DIR / "labels" / "ava_votes.csv.gz"
 SPLIT_RATIOS = {"synthetic": (0.7, 0.15, 0.15), "ava": (0.9, 0.05, 0.05)}  # ava: EAT's seeded 90/5/5
 
 
@@ -78,20 +76,17 @@ def labelled_parts(
     data_root: str | os.PathLike | None = None,
     seed: int = 0,
 ) -> tuple[dict[str, pd.DataFrame], Path | None]:
-    """({split: label frame}, image folder) of a chapter data set; ava needs data_root/images/<id>.jpg."""
-    if dataset == "synthetic":
-        frame = make_synthetic(n_synthetic, resolve(f"{run_dir}/synthetic_{synthetic_size}"),
-                               image_size=synthetic_size, seed=seed)
-        return apply_split(frame, random_split(frame["image_id"], SPLIT_RATIOS["synthetic"], seed=seed)), None
-    if dataset == "ava_sample":
-        sample, image_dir = load_ava_sample()
-        return apply_split(sample, sample_splits()), image_dir
+    """({split: label frame}, image folder) of a chapter data set. synthetic (70/15/15) and ava_sample as in
+    iaa_lib.data.labelled_sets; ava = EAT's own seeded 90/5/5 random split, images in data_root/images/<id>.jpg."""
     if dataset == "ava":
         if not data_root:
             raise ValueError("dataset='ava' needs data_root, a folder with images/<image_id>.jpg")
         frame = read_ava_votes(AVA_VOTES_FILE)
         return apply_split(frame, random_split(frame["image_id"], SPLIT_RATIOS["ava"], seed=seed)), resolve(data_root) / "images"
-    raise ValueError(f"dataset must be 'synthetic', 'ava_sample' or 'ava', got {dataset!r}")
+    frame, image_dir, splits = labelled_set(dataset, run_dir=run_dir, n_synthetic=n_synthetic,
+                                            synthetic_size=synthetic_size, seed=seed,
+                                            synthetic_ratios=SPLIT_RATIOS["synthetic"])
+    return apply_split(frame, splits), image_dir
 
 
 def eat_data(dataset: Literal["synthetic", "ava_sample", "ava"], recipe: EATRecipe, **where) -> EATData:
