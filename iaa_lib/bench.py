@@ -34,6 +34,8 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from iaa_lib.training.evaluation import split_output
+
 MODES = ("infer", "train")
 PRECISIONS = ("fp32", "bf16")
 ISOLATION = ("mode", "model")
@@ -224,17 +226,11 @@ def meta_flops_per_image(model: nn.Module, spec: BenchSpec) -> int:
     return forward_flops(model, spec.make_inputs(model, 1, meta))
 
 
-def prediction(output: Tensor | dict[str, Tensor]) -> Tensor:
-    """The prediction tensor of a model output (a tensor, or the "pred" entry of a dict)."""
-    return output["pred"] if isinstance(output, dict) else output
-
-
 def stand_in_loss(output: Tensor | dict[str, Tensor]) -> Tensor:
     """mean(pred²) plus the model's auxiliary loss when it returns one (CDCM-Net): a scalar to backpropagate."""
-    loss = prediction(output).float().square().mean()
-    if isinstance(output, dict) and "aux_loss" in output:
-        loss = loss + output["aux_loss"].float()
-    return loss
+    pred, aux_loss = split_output(output)
+    loss = pred.float().square().mean()
+    return loss if aux_loss is None else loss + aux_loss.float()
 
 
 def _autocast(device: torch.device, precision: str):

@@ -3,7 +3,7 @@ chapter's recipe, all scored by the same metrics with paired bootstrap confidenc
 
 ``load_protocol(dataset, ...)`` gives the shared data; ``train_and_predict(model, data, profile, run_dir)`` trains
 (or loads, through ``fit_or_load``) one model and returns its test predictions plus what its visualisation
-needs; ``results_table`` and ``paired_differences`` score a set of runs; ``disagreement`` ranks the test
+needs; ``bootstrap_metrics`` scores a set of runs once, and ``results_table`` and ``paired_differences`` read it; ``disagreement`` ranks the test
 images by how much the models disagree about them.
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ from iaa_lib.eat_pipeline import EATData, EATRecipe, train_eat
 from iaa_lib.data.labels import DIST_COLUMNS
 from iaa_lib.data.sample import load_dpc_comments, load_sample_comments
 from iaa_lib.data.splits import apply_split, assert_disjoint
-from iaa_lib.metrics import accuracy, emd, krcc, plcc, srcc
+from iaa_lib.metrics import score_metrics
 from iaa_lib.models.milnet_pipeline import MILNetRecipe
 from iaa_lib.paths import REPO_ROOT, resolve
 from iaa_lib.training import FitConfig, evaluate, fit_or_load
@@ -118,7 +118,7 @@ SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
         "full": dict(recipe=MILNetRecipe.paper(), image_size=None),
     },
     "ssmr": {
-        "smoke": dict(config="smoke", backbone="timm:tf_efficientnet_lite0", weights="imagenet", style_backbone=None,
+        "smoke": dict(config="smoke", backbone="timm:tf_efficientnet_lite0", weights="imagenet", style_backbone="",
                       image_size=96, epochs=15, batch_size=32, lr=1e-3, step_epochs=10),
         "full": dict(config="full", backbone="timm:swinv2_base_window8_256", weights="imagenet",
                      style_backbone="timm:tf_efficientnet_lite0", image_size=256, epochs=20, batch_size=128,
@@ -189,13 +189,10 @@ def _milnet(data: ProtocolData, s: dict, out_dir: Path, seed: int) -> ModelRun:
 
 
 def _ssmr(data: ProtocolData, s: dict, out_dir: Path, seed: int) -> ModelRun:
-    from iaa_lib.models.backbones import create_backbone
-    from iaa_lib.ssmr_pipeline import prepare_references, train_ssmr
+    from iaa_lib.ssmr_pipeline import FeatureSource, train_ssmr
 
-    backbone = create_backbone(s["backbone"], weights=s["weights"])
-    style = create_backbone(s["style_backbone"], weights=s["weights"]) if s["style_backbone"] else None
-    setup = prepare_references(data.frame, data.splits, backbone, s["weights"], s["image_size"],
-                               out_dir.parent / "features", style_backbone=style, style_weights=s["weights"])
+    features = FeatureSource(s["backbone"], s["weights"], s["style_backbone"], s["weights"])
+    setup = features.setup(data.frame, data.splits, s["image_size"], out_dir.parent / "features")
     run = train_ssmr(setup, out_dir, config=s["config"], epochs=s["epochs"], lr=s["lr"], batch_size=s["batch_size"],
                      schedule="step", step_epochs=s["step_epochs"], seed=seed)
     test_loader = DataLoader(run.datasets["test"], batch_size=256)
@@ -295,12 +292,9 @@ def _pred_dist(frame: pd.DataFrame) -> np.ndarray | None:
 
 def metric_values(pred_mos: np.ndarray, mos: np.ndarray, pred_dist: np.ndarray | None, dist: np.ndarray,
                   threshold: float = 5.0, high_if: str = "gt") -> dict[str, float]:
-    """srcc, plcc, krcc, acc, and emd1/emd2 (NaN for a model that predicts a score, not a distribution)."""
-    values = {"srcc": srcc(pred_mos, mos), "plcc": plcc(pred_mos, mos), "krcc": krcc(pred_mos, mos),
-              "acc": accuracy(pred_mos, mos, threshold, high_if)}
-    values["emd1"] = emd(pred_dist, dist, r=1) if pred_dist is not None else float("nan")
-    values["emd2"] = emd(pred_dist, dist, r=2) if pred_dist is not None else float("nan")
-    return values
+    """METRICS of score_metrics; emd1/emd2 are NaN for a model that predicts a score, not a distribution."""
+    values = score_metrics(pred_mos, mos, pred_dist, None if pred_dist is None else dist, threshold, high_if)
+    return {metric: values.get(metric, float("nan")) for metric in METRICS}
 
 
 def _bootstrap_rows(n: int, n_boot: int, seed: int) -> np.ndarray:
@@ -320,47 +314,57 @@ def _bootstrap_estimates(frame: pd.DataFrame, truth: pd.DataFrame, resamples: np
     return pd.DataFrame(rows, columns=list(METRICS))
 
 
-def results_table(predictions: dict[str, pd.DataFrame], truth: pd.DataFrame, n_boot: int = 1000, alpha: float = 0.05,
-                  seed: int = 0, threshold: float = 5.0, high_if: str = "gt") -> pd.DataFrame:
-    """One row per model: each metric of METRICS with its percentile-bootstrap (1 - alpha) interval
-    (<metric>_low, <metric>_high) and n. truth: the test rows (image_id, mos, dist_1..10)."""
+@dataclass
+class Bootstrap:
+    """Every model's METRICS on one test set: point values (model x metric), the draws on the same n_boot
+    resamples of the test images for every model (model -> n_boot x metric), and the number of test images."""
+
+    point: pd.DataFrame
+    draws: dict[str, pd.DataFrame]
+    n: int
+
+
+def bootstrap_metrics(predictions: dict[str, pd.DataFrame], truth: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
+                      threshold: float = 5.0, high_if: str = "gt") -> Bootstrap:
+    """Paired percentile bootstrap of every model's metrics; truth: the test rows (image_id, mos, dist_1..10)."""
     aligned = _aligned(predictions, truth)
     mos, dist = truth["mos"].to_numpy(np.float64), truth[DIST_COLUMNS].to_numpy(np.float64)
     resamples = _bootstrap_rows(len(truth), n_boot, seed)
+    rule = dict(threshold=threshold, high_if=high_if)
+    point = pd.DataFrame({name: metric_values(frame["pred_mos"].to_numpy(np.float64), mos, _pred_dist(frame), dist,
+                                              **rule) for name, frame in aligned.items()}).T
+    draws = {name: _bootstrap_estimates(frame, truth, resamples, **rule) for name, frame in aligned.items()}
+    return Bootstrap(point, draws, len(truth))
+
+
+def results_table(boot: Bootstrap, alpha: float = 0.05) -> pd.DataFrame:
+    """One row per model: each metric of METRICS with its (1 - alpha) interval (<metric>_low, <metric>_high) and n."""
     rows = {}
-    for name, frame in aligned.items():
-        point = metric_values(frame["pred_mos"].to_numpy(np.float64), mos, _pred_dist(frame), dist,
-                              threshold=threshold, high_if=high_if)
-        boot = _bootstrap_estimates(frame, truth, resamples, threshold=threshold, high_if=high_if)
+    for name, draws in boot.draws.items():
         row: dict[str, float] = {}
         for metric in METRICS:
-            row[metric] = point[metric]
-            finite = boot[metric].dropna()
+            row[metric] = boot.point.loc[name, metric]
+            finite = draws[metric].dropna()
             row[f"{metric}_low"], row[f"{metric}_high"] = (
                 np.quantile(finite, [alpha / 2, 1 - alpha / 2]) if len(finite) else (np.nan, np.nan))
-        rows[name] = {**row, "n": len(truth)}
+        rows[name] = {**row, "n": boot.n}
     return pd.DataFrame(rows).T
 
 
-def paired_differences(predictions: dict[str, pd.DataFrame], truth: pd.DataFrame, baseline: str = "nima",
-                       metric: str = "srcc", n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> pd.DataFrame:
-    """metric(model) - metric(baseline) on the same test images, with a paired bootstrap (1 - alpha) interval."""
-    if baseline not in predictions:
-        raise KeyError(f"baseline {baseline!r} is not among the models {sorted(predictions)}")
+def paired_differences(boot: Bootstrap, baseline: str = "nima", metric: str = "srcc", alpha: float = 0.05) -> pd.DataFrame:
+    """metric(model) - metric(baseline) on the same test images, with the paired bootstrap's (1 - alpha) interval."""
+    if baseline not in boot.draws:
+        raise KeyError(f"baseline {baseline!r} is not among the models {sorted(boot.draws)}")
     if metric not in ("srcc", "plcc", "krcc", "acc"):
         raise ValueError(f"metric must be srcc, plcc, krcc or acc, got {metric!r}")
-    aligned = _aligned(predictions, truth)
-    resamples = _bootstrap_rows(len(truth), n_boot, seed)
-    boots = {name: _bootstrap_estimates(frame, truth, resamples)[metric].to_numpy() for name, frame in aligned.items()}
-    mos, dist = truth["mos"].to_numpy(np.float64), truth[DIST_COLUMNS].to_numpy(np.float64)
-    point = {name: metric_values(f["pred_mos"].to_numpy(np.float64), mos, None, dist)[metric] for name, f in aligned.items()}
     rows = {}
-    for name in aligned:
+    for name, draws in boot.draws.items():
         if name == baseline:
             continue
-        delta = boots[name] - boots[baseline]
+        delta = draws[metric].to_numpy() - boot.draws[baseline][metric].to_numpy()
         low, high = np.nanquantile(delta, [alpha / 2, 1 - alpha / 2])
-        rows[name] = {f"delta_{metric}": point[name] - point[baseline], "low": low, "high": high}
+        rows[name] = {f"delta_{metric}": boot.point.loc[name, metric] - boot.point.loc[baseline, metric],
+                      "low": low, "high": high}
     return pd.DataFrame(rows).T
 
 

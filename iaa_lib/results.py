@@ -48,12 +48,17 @@ def _name(notebook: Path) -> str:
     return str(notebook.relative_to(REPO_ROOT).with_suffix("")) if notebook.is_relative_to(REPO_ROOT) else notebook.stem
 
 
-def provenance_table(notebooks: list[Path]) -> pd.DataFrame:
-    """One row per notebook: status ("recorded" | "interactive run, no provenance" | "not run"), the provenance
-    fields and seconds; a notebook that has not run shows the command that would record its numbers."""
+def recorded_by_notebook(notebooks: list[Path]) -> dict[Path, dict[str, Any] | None]:
+    """recorded_metrics of each notebook, read once, in the given order."""
+    return {notebook: recorded_metrics(notebook) for notebook in notebooks}
+
+
+def provenance_table(recorded: dict[Path, dict[str, Any] | None]) -> pd.DataFrame:
+    """One row per notebook of recorded_by_notebook(): status ("recorded" | "interactive run, no provenance" |
+    "not run"), the provenance fields and seconds; a notebook that has not run shows the command that would
+    record its numbers."""
     rows = []
-    for notebook in notebooks:
-        metrics = recorded_metrics(notebook)
+    for notebook, metrics in recorded.items():
         stamp = (metrics or {}).get(PROVENANCE_KEY)
         if metrics is None:
             row = {"status": "not run", "command": notebook_command(notebook, {})}
@@ -65,19 +70,20 @@ def provenance_table(notebooks: list[Path]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["notebook", "status", *PROVENANCE_FIELDS, "seconds"])
 
 
-def citation_table(notebooks: list[Path], cited_only: bool = False) -> pd.DataFrame:
-    """Every recorded number (or, cited_only, the metric-like ones: SRCC, PLCC, accuracy, EMD, speed, size) with
-    its notebook and provenance: notebook, number, value, command, commit, hardware, seed, finished_utc."""
+def citation_table(recorded: dict[Path, dict[str, Any] | None]) -> pd.DataFrame:
+    """Every recorded number with its notebook and provenance: notebook, number, value, command, commit, hardware,
+    seed, finished_utc."""
     rows = []
-    for notebook in notebooks:
-        metrics = recorded_metrics(notebook)
+    for notebook, metrics in recorded.items():
         if metrics is None:
             continue
         stamp = metrics.get(PROVENANCE_KEY) or {}
         numbers = flat_numbers({k: v for k, v in metrics.items() if k != PROVENANCE_KEY})
-        for number, value in numbers.items():
-            if cited_only and not CITED.search(number):
-                continue
-            rows.append({"notebook": _name(notebook), "number": number, "value": value,
-                         **{f: stamp.get(f) for f in PROVENANCE_FIELDS}})
+        rows += [{"notebook": _name(notebook), "number": number, "value": value,
+                  **{f: stamp.get(f) for f in PROVENANCE_FIELDS}} for number, value in numbers.items()]
     return pd.DataFrame(rows, columns=["notebook", "number", "value", *PROVENANCE_FIELDS])
+
+
+def metric_like(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a citation_table that are SRCC, PLCC, KRCC, accuracy, EMD, speed, size or memory numbers."""
+    return table[table["number"].str.contains(CITED)]

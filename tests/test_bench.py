@@ -12,8 +12,9 @@ import torch
 from torch import nn
 
 from iaa_lib.__main__ import main
+from iaa_lib.training.evaluation import split_output
 from iaa_lib.bench import (COLUMNS, MODEL_SPECS, count_parameters, forward_flops, meta_flops_per_image,
-                           prediction, resolve_device, run_benchmarks, save_results, time_steps, training_step)
+                           resolve_device, run_benchmarks, save_results, time_steps, training_step)
 
 torch.set_num_threads(1)  # the 2 shared CPU cores
 CPU = torch.device("cpu")
@@ -64,7 +65,7 @@ def test_example_inputs_give_predictions_and_a_training_step(name):
     model = spec.build("smoke")
     inputs = spec.make_inputs(model, 2, CPU)
     with torch.no_grad():
-        pred = prediction(model.eval()(**inputs))
+        pred, _ = split_output(model.eval()(**inputs))
     assert pred.shape == ((2,) if name == "ssmr" else (2, 10))
     before = [p.detach().clone() for p in model.parameters()]
     training_step(model, inputs, CPU, "fp32")()

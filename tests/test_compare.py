@@ -9,7 +9,7 @@ from PIL import Image
 from scipy import stats
 
 from iaa_lib.compare import (
-    ProtocolData, cgiaa_catalogue, disagreement, eat_sampling_pixels, load_protocol, metric_values,
+    ProtocolData, bootstrap_metrics, cgiaa_catalogue, disagreement, eat_sampling_pixels, load_protocol, metric_values,
     paired_differences, paper_numbers, results_table, train_and_predict)
 from iaa_lib.data.labels import DIST_COLUMNS
 
@@ -53,7 +53,7 @@ def test_results_table_point_values_and_intervals():
     noisy = truth["mos"].to_numpy() + rng.normal(0, 0.3, len(truth))
     predictions = {"perfect": predictions_of(truth, truth["mos"].to_numpy(), truth[DIST_COLUMNS].to_numpy()),
                    "noisy": predictions_of(truth, noisy)}
-    table = results_table(predictions, truth, n_boot=200, seed=0)
+    table = results_table(bootstrap_metrics(predictions, truth, n_boot=200, seed=0))
     assert table.loc["perfect", "srcc"] == 1.0 and table.loc["perfect", "srcc_low"] == 1.0
     assert table.loc["perfect", "emd1"] == pytest.approx(0.0) and table.loc["perfect", "emd2_high"] == pytest.approx(0.0)
     assert table.loc["noisy", "srcc"] == pytest.approx(stats.spearmanr(noisy, truth["mos"])[0])
@@ -68,26 +68,26 @@ def test_results_table_aligns_rows_by_image_id():
     pred = truth["mos"].to_numpy() + np.linspace(-1, 1, 15)
     ordered = predictions_of(truth, pred)
     shuffled = ordered.sample(frac=1.0, random_state=3)
-    a = results_table({"m": ordered}, truth, n_boot=50)
-    b = results_table({"m": shuffled}, truth, n_boot=50)
+    a = results_table(bootstrap_metrics({"m": ordered}, truth, n_boot=50))
+    b = results_table(bootstrap_metrics({"m": shuffled}, truth, n_boot=50))
     pd.testing.assert_frame_equal(a, b)
     with pytest.raises(ValueError, match="no prediction for 1 test images"):
-        results_table({"m": ordered.iloc[1:]}, truth, n_boot=10)
+        bootstrap_metrics({"m": ordered.iloc[1:]}, truth, n_boot=10)
     with pytest.raises(ValueError, match="at least 2 test images"):
-        results_table({"m": ordered.iloc[:1]}, truth.iloc[:1], n_boot=10)
+        bootstrap_metrics({"m": ordered.iloc[:1]}, truth.iloc[:1], n_boot=10)
 
 
 def test_paired_differences_of_identical_models_are_exactly_zero():
     truth = truth_frame(15)
     pred = predictions_of(truth, truth["mos"].to_numpy() + np.linspace(-1, 1, 15) ** 2)
     better = predictions_of(truth, truth["mos"].to_numpy())
-    table = paired_differences({"nima": pred, "same": pred.copy(), "better": better}, truth, n_boot=100)
+    table = paired_differences(bootstrap_metrics({"nima": pred, "same": pred.copy(), "better": better}, truth, n_boot=100))
     assert table.loc["same"].tolist() == [0.0, 0.0, 0.0]
     assert table.loc["better", "delta_srcc"] > 0 and table.loc["better", "low"] >= 0
     with pytest.raises(KeyError, match="baseline 'other'"):
-        paired_differences({"nima": pred}, truth, baseline="other")
+        paired_differences(bootstrap_metrics({"nima": pred, "same": pred}, truth, n_boot=10), baseline="other")
     with pytest.raises(ValueError, match="metric must be"):
-        paired_differences({"nima": pred, "same": pred}, truth, metric="emd1")
+        paired_differences(bootstrap_metrics({"nima": pred, "same": pred}, truth, n_boot=10), metric="emd1")
 
 
 def test_disagreement_spread_and_most_wrong_by_hand():

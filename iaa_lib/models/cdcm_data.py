@@ -213,15 +213,23 @@ def fit_cdcm(datasets: Mapping[str, Dataset], out_dir: str | os.PathLike, profil
 
 
 @torch.no_grad()
-def nearest_training_sentences(model: nn.Module, inputs: dict, train_ids: Sequence[str], image_ids: Sequence[str]) -> dict[str, str]:
-    """image_id -> the training sentence nearest (cosine) to the memory read-out of the image's global token."""
+def recall_similarity(model: nn.Module, inputs: dict, train_ids: Sequence[str],
+                      image_ids: Sequence[str]) -> tuple[list[str], torch.Tensor]:
+    """(bank: the distinct comment sentences of the training images, sorted; cosine similarity
+    [n_images, n_tokens, len(bank)] between each token's memory read-out and each bank sentence, in the model's
+    text space)."""
     ids = inputs["frame"]["image_id"].astype(str).tolist()
     bank = sorted({s for row in subset_rows(train_ids, ids).tolist() for s in inputs["sentences"][row]})
     if not bank:
         raise ValueError("the training images have no comment sentences: nothing to recall from")
     model.eval()
-    rows = subset_rows(image_ids, ids)
-    readout = model(visual_tokens=inputs["tokens"][rows])["memory_readout"][:, 0]
+    readout = model(visual_tokens=inputs["tokens"][subset_rows(image_ids, ids)])["memory_readout"]
     bank_features = inputs["cache"].features(bank).to(readout) @ model.text_projection
     similarity = torch.nn.functional.normalize(readout, dim=-1) @ torch.nn.functional.normalize(bank_features, dim=-1).T
-    return {str(i): bank[int(j)] for i, j in zip(image_ids, similarity.argmax(dim=1))}
+    return bank, similarity
+
+
+def nearest_training_sentences(model: nn.Module, inputs: dict, train_ids: Sequence[str], image_ids: Sequence[str]) -> dict[str, str]:
+    """image_id -> the training sentence nearest (cosine) to the memory read-out of the image's global token."""
+    bank, similarity = recall_similarity(model, inputs, train_ids, image_ids)
+    return {str(i): bank[int(j)] for i, j in zip(image_ids, similarity[:, 0].argmax(dim=1))}

@@ -65,7 +65,8 @@ import pandas as pd
 import torch
 
 from iaa_lib.compare import (
-    METRICS, MODEL_TITLES, load_protocol, paired_differences, paper_numbers, results_table, train_and_predict)
+    METRICS, MODEL_TITLES, bootstrap_metrics, load_protocol, paired_differences, paper_numbers, results_table,
+    train_and_predict)
 from iaa_lib.notebook import record_metrics
 from iaa_lib.seed import seed_everything
 
@@ -119,9 +120,10 @@ pd.DataFrame({(name, m): dict(zip(("first epoch", "last epoch"), run.train_loss(
 # SSMR, which predicts a score and no distribution.
 
 # %%
-tables = {name: results_table({m: r.predictions for m, r in model_runs.items()}, datasets[name].parts()["test"],
-                              n_boot=n_boot, seed=seed)
-          for name, model_runs in runs.items()}
+boots = {name: bootstrap_metrics({m: r.predictions for m, r in model_runs.items()}, datasets[name].parts()["test"],
+                                 n_boot=n_boot, seed=seed)
+         for name, model_runs in runs.items()}
+tables = {name: results_table(boot) for name, boot in boots.items()}
 
 
 def with_intervals(table: pd.DataFrame) -> pd.DataFrame:
@@ -157,9 +159,8 @@ plt.show()
 # test set cannot tell the two apart.
 
 # %%
-differences = {name: paired_differences({m: r.predictions for m, r in model_runs.items()},
-                                        datasets[name].parts()["test"], baseline="nima", n_boot=n_boot, seed=seed)
-               for name, model_runs in runs.items() if "nima" in model_runs and len(model_runs) > 1}
+differences = {name: paired_differences(boot, baseline="nima")
+               for name, boot in boots.items() if "nima" in boot.draws and len(boot.draws) > 1}
 pd.concat(differences, names=["protocol", "model"]).round(3) if differences else "the baseline was not run"
 
 # %% [markdown]

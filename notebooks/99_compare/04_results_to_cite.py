@@ -43,17 +43,17 @@ import pandas as pd
 from iaa_lib.book import toc_notebooks
 from iaa_lib.notebook import record_metrics
 from iaa_lib.paths import resolve
-from iaa_lib.results import citation_table, provenance_table, recorded_metrics
+from iaa_lib.results import citation_table, metric_like, provenance_table, recorded_by_notebook
 
 this_page = Path("04_results_to_cite.py").resolve()
-notebooks = [nb for nb in toc_notebooks() if nb.resolve() != this_page]
+recorded = recorded_by_notebook([nb for nb in toc_notebooks() if nb.resolve() != this_page])
 pd.set_option("display.max_colwidth", 90)
 
 # %% [markdown]
 # ## Provenance of every notebook in this build
 
 # %%
-provenance = provenance_table(notebooks)
+provenance = provenance_table(recorded)
 provenance.drop(columns=["hardware"])
 
 # %%
@@ -79,7 +79,7 @@ plt.show()
 # Test-set metrics of the six models under one protocol, with 95 % paired-bootstrap intervals.
 
 # %%
-comparison = recorded_metrics(resolve("notebooks/99_compare/01_results.py"))
+comparison = recorded.get(resolve("notebooks/99_compare/01_results.py"))
 if comparison is None:
     print("not recorded in this build: run  python -m iaa_lib run notebooks/99_compare/01_results.py")
 else:
@@ -97,8 +97,8 @@ else:
 # every recorded number, these and the rest (losses, counts, diagnostics).
 
 # %%
-everything = citation_table(notebooks)
-cited = citation_table(notebooks, cited_only=True)
+everything = citation_table(recorded)
+cited = metric_like(everything)
 csv_path = resolve(out_csv)
 csv_path.parent.mkdir(parents=True, exist_ok=True)
 everything.to_csv(csv_path, index=False)

@@ -51,11 +51,10 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from iaa_lib.losses import emd_loss
-from iaa_lib.models.cdcm_data import chapter_data, fit_cdcm, split_datasets, subset_rows
+from iaa_lib.models.cdcm_data import chapter_data, fit_cdcm, recall_similarity, split_datasets, subset_rows
 from iaa_lib.viz import image_grid
 
 if threads:  # on a shared 2-core CPU one thread avoids oversubscription stalls
@@ -113,11 +112,7 @@ print(f"test L_add = mean KL(β‖α) over real rows: {row_kl:.3f} nats")
 # nearest to that token's memory read-out (the memory "telling" what people would have said).
 
 # %%
-train_rows = subset_rows(syn_splits["train"], syn["frame"]["image_id"].astype(str).tolist())
-bank = sorted({s for r in train_rows.tolist() for s in syn["sentences"][r]})
-bank_features = syn["cache"].features(bank) @ model.text_projection
-readout = out["memory_readout"]
-similarity = F.normalize(readout, dim=-1) @ F.normalize(bank_features, dim=-1).T
+bank, similarity = recall_similarity(model, syn, syn_splits["train"], syn_splits["test"])
 test_positions = subset_rows(syn_splits["test"], syn["frame"]["image_id"].astype(str).tolist()).tolist()
 decoded = []
 for i in range(n_photos):
@@ -144,14 +139,9 @@ decoded
 real_data = split_datasets(real, real_splits)
 real_model = fit_cdcm(real_data, "runs/cdcm/sample/cdcm", profile=profile, epochs=sample_epochs, lr=lr, batch_size=16,
                       seed=seed)[0].eval()
-ids = real["frame"]["image_id"].astype(str).tolist()
-real_bank = sorted({s for r in subset_rows(real_splits["train"], ids).tolist() for s in real["sentences"][r]})
-real_bank_features = real["cache"].features(real_bank) @ real_model.text_projection
 photos = real_splits["test"][:n_photos]
-rows_ = subset_rows(photos, ids)
-with torch.no_grad():
-    real_out = real_model(visual_tokens=real["tokens"][rows_])
-near = F.normalize(real_out["memory_readout"][:, 0], dim=-1) @ F.normalize(real_bank_features, dim=-1).T
+real_bank, real_similarity = recall_similarity(real_model, real, real_splits["train"], photos)
+near = real_similarity[:, 0]
 image_grid([real["image_dir"] / f"{i}.jpg" for i in photos], titles=photos)
 plt.show()
 for photo, scores in zip(photos, near):
