@@ -23,7 +23,7 @@ from iaa_lib.data.datasets import AestheticDataset
 from iaa_lib.data.sample import load_ava_sample
 from iaa_lib.data.transforms import train_transform
 from iaa_lib.losses import EMDLoss
-from iaa_lib.models.nima import NIMA
+from iaa_lib.nima.model import NIMA
 from iaa_lib.training.engine import FitConfig, fit, make_optimizer
 
 

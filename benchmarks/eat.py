@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from iaa_lib.models.eat import EAT
+from iaa_lib.eat.model import EAT
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MODELS = {

@@ -25,8 +25,8 @@ import psutil
 import torch
 
 from iaa_lib.losses import AdaEMDLoss
-from iaa_lib.models.milnet import MILNet
-from iaa_lib.retrieval import build_index
+from iaa_lib.milnet.model import MILNet
+from iaa_lib.blocks.retrieval import build_index
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 

@@ -23,7 +23,7 @@ def session_runs_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def execute_notebook(session_runs_dir):
     """Execute a notebook (repo-relative path) once per session; return run_notebook's result."""
-    from iaa_lib.notebook import run_notebook
+    from iaa_lib.book.runner import run_notebook
 
     def execute(rel_path: str) -> dict:
         path = (REPO_ROOT / rel_path).resolve()
@@ -42,7 +42,7 @@ def notebook_metrics(execute_notebook):
 @pytest.fixture(scope="session")
 def built_book(execute_notebook) -> Path:
     """Every book notebook executed, then the HTML rendered; returns _build/html."""
-    from iaa_lib.book import render_html, toc_notebooks
+    from iaa_lib.book.build import render_html, toc_notebooks
 
     for path in toc_notebooks():
         execute_notebook(str(path.relative_to(REPO_ROOT)))

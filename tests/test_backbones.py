@@ -11,13 +11,13 @@ from timm.data import ImageNetInfo
 
 from iaa_lib.data.images import load_rgb
 from iaa_lib.data.transforms import eval_transform
-from iaa_lib.models.backbones import (
+from iaa_lib.blocks.backbones import (
     WeightsUnavailableError,
     create_backbone,
     create_text_encoder,
     efficientnet_lite_state_dict,
 )
-from iaa_lib.models.nima import NIMA
+from iaa_lib.nima.model import NIMA
 from iaa_lib.paths import DATA_DIR
 
 torch.set_num_threads(1)  # the 2 shared CPU cores: multi-threaded kernels stall under contention

@@ -11,9 +11,9 @@ import pytest
 import torch
 from torch import nn
 
-from iaa_lib.__main__ import main
+from iaa_lib.book.cli import main
 from iaa_lib.training.evaluation import split_output
-from iaa_lib.bench import (COLUMNS, MODEL_SPECS, count_parameters, forward_flops, meta_flops_per_image,
+from iaa_lib.book.bench import (COLUMNS, MODEL_SPECS, count_parameters, forward_flops, meta_flops_per_image,
                            resolve_device, run_benchmarks, save_results, time_steps, training_step)
 
 torch.set_num_threads(1)  # the 2 shared CPU cores
@@ -39,7 +39,7 @@ def test_meta_flops_match_a_real_forward_of_one_image():
 
 
 @pytest.mark.parametrize("name, expected", [
-    ("eat", 86_878_166),  # EAT-base with the 10-output head (iaa_lib.models.eat)
+    ("eat", 86_878_166),  # EAT-base with the 10-output head (iaa_lib.eat.model)
     ("milnet", 9_526_804 - (2560 * 10 + 10)),  # official RsgcnModel minus its unused gcn_fc
     ("ssmr", 26_296_321 + 6),  # MRGR head on 1024-d features + the 6 edge-prior weights of "add"
     ("cdcm", 26_303_008 + 1_574_400 - 525_312),  # spec: MMDF + memory - the unused FeatureInforEncoder

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from iaa_lib.book import toc_files, toc_notebooks
+from iaa_lib.book.build import toc_files, toc_notebooks
 from iaa_lib.paths import REPO_ROOT
 
 pytestmark = pytest.mark.notebook

@@ -7,7 +7,7 @@ import scipy.stats
 import torch
 from torch import nn
 
-from iaa_lib.models.cdcm import (
+from iaa_lib.cdcm.model import (
     CDCMNet, EncoderBlock, ImageTokens, KeyValueMemory, cdcm_main_loss, sum_normalise,
 )
 

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from iaa_lib.data.labels import DIST_COLUMNS
-from iaa_lib.models.cdcm_data import CDCMFeatureDataset, subset_rows
-from iaa_lib.text import SentenceFeatureCache, comment_feature_rows, sentence_counts, split_sentences
+from iaa_lib.cdcm.data import CDCMFeatureDataset, subset_rows
+from iaa_lib.blocks.text import SentenceFeatureCache, comment_feature_rows, sentence_counts, split_sentences
 
 
 def test_textbook_split_strips_digits_and_punctuation_and_drops_blank_pieces():

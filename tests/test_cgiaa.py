@@ -8,12 +8,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from iaa_lib.contrastive import info_nce
-from iaa_lib.critique_tokenizer import ClipBPETokenizer, canonical_text
-from iaa_lib.models.cgiaa import (CONFIGS, CritiqueExperts, MAPHead, PrefixMapper, build_decoder, caption_loss,
+from iaa_lib.cgiaa.contrastive import info_nce
+from iaa_lib.cgiaa.tokenizer import ClipBPETokenizer, canonical_text
+from iaa_lib.cgiaa.model import (CONFIGS, CritiqueExperts, MAPHead, PrefixMapper, build_decoder, caption_loss,
                                   get_config)
-from iaa_lib.models.decoding import PrefixLMDecoder, beam_search, greedy_decode
-from iaa_lib.models.gpt import GPT, GPT2_SMALL, GPTConfig, load_gpt2
+from iaa_lib.blocks.decoding import PrefixLMDecoder, beam_search, greedy_decode
+from iaa_lib.blocks.gpt import GPT, GPT2_SMALL, GPTConfig, load_gpt2
 
 TINY = GPTConfig(vocab_size=7, n_positions=16, d_model=16, n_layers=2, n_heads=2)
 
@@ -331,8 +331,8 @@ def test_config_overrides_and_unknown_keys():
 
 
 def test_full_clip_without_network_raises_weights_error_naming_the_download():
-    from iaa_lib.models.backbones import WeightsUnavailableError
-    from iaa_lib.models.cgiaa import create_cgiaa
+    from iaa_lib.blocks.backbones import WeightsUnavailableError
+    from iaa_lib.cgiaa.model import create_cgiaa
 
     with pytest.raises(WeightsUnavailableError, match="open_clip_pytorch_model.bin"):
         create_cgiaa("full")
@@ -353,7 +353,7 @@ def test_gpt2_loader_matches_transformers_gpt2_on_random_weights():
 def test_experts_load_gpt2_weights_from_a_local_folder_and_freeze_them(tmp_path):
     from safetensors.torch import save_file
 
-    from iaa_lib.models.cgiaa import build_experts
+    from iaa_lib.cgiaa.model import build_experts
 
     cfg = GPTConfig(vocab_size=11, n_positions=16, d_model=8, n_layers=1, n_heads=2)
     state = {k: v.contiguous() for k, v in _hf_layout_state(cfg).items() if k != "lm_head.weight"}

@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from iaa_lib.attributes import (ATTRIBUTES, PROMPTS, AttributeSplitter, attribute_counts, keyword_hits,
+from iaa_lib.cgiaa.attributes import (ATTRIBUTES, PROMPTS, AttributeSplitter, attribute_counts, keyword_hits,
                                 label_comments, split_sentences)
-from iaa_lib.cgiaa_pipeline import VLAPSchedule, attribute_splitter, train_vlap
-from iaa_lib.models.cgiaa import AestheticCLIP, CGIAA, MAPHead
+from iaa_lib.cgiaa.pipeline import VLAPSchedule, attribute_splitter, train_vlap
+from iaa_lib.cgiaa.model import AestheticCLIP, CGIAA, MAPHead
 
 
 def test_split_sentences_keeps_real_sentences():
@@ -116,7 +116,7 @@ def test_cgiaa_end_to_end_shapes_gradients_and_errors():
 
 
 def test_train_or_load_trains_once_then_loads(tmp_path):
-    from iaa_lib.cgiaa_pipeline import train_or_load
+    from iaa_lib.cgiaa.pipeline import train_or_load
 
     calls = []
 
@@ -138,7 +138,7 @@ def test_train_or_load_trains_once_then_loads(tmp_path):
 
 
 def test_book_catalogue_splits_and_comment_sentences(tmp_path):
-    from iaa_lib.cgiaa_pipeline import book_catalogue, comment_sentences
+    from iaa_lib.cgiaa.pipeline import book_catalogue, comment_sentences
 
     catalogue = book_catalogue(tmp_path, n_synthetic=10, image_size=32, seed=1)
     assert list(catalogue["source"].value_counts().sort_index()) == [77, 10]

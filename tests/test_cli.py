@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from iaa_lib.__main__ import main, make_parser
-from iaa_lib.models.nima import NIMA
+from iaa_lib.book.cli import main, make_parser
+from iaa_lib.nima.model import NIMA
 
 torch.set_num_threads(1)  # the 2 shared CPU cores: multi-threaded kernels stall under contention
 

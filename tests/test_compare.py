@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from scipy import stats
 
-from iaa_lib.compare import (
+from iaa_lib.book.compare import (
     ProtocolData, bootstrap_metrics, cgiaa_catalogue, disagreement, eat_sampling_pixels, load_protocol, metric_values,
     paired_differences, paper_numbers, results_table, train_and_predict)
 from iaa_lib.data.labels import DIST_COLUMNS
@@ -149,7 +149,7 @@ def test_paper_numbers_come_from_the_sota_table():
 
 
 def test_eat_sampling_pixels_lie_on_the_displayed_image():
-    from iaa_lib.models.eat import EAT
+    from iaa_lib.eat.model import EAT
 
     torch.manual_seed(0)
     model = EAT(config="smoke")
@@ -159,7 +159,7 @@ def test_eat_sampling_pixels_lie_on_the_displayed_image():
 
 
 def test_nearest_training_sentences_picks_the_closest_by_cosine():
-    from iaa_lib.models.cdcm_data import nearest_training_sentences
+    from iaa_lib.cdcm.data import nearest_training_sentences
 
     class Readout(torch.nn.Module):
         text_projection = torch.eye(2)

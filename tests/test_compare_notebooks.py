@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from iaa_lib.book import toc_notebooks
+from iaa_lib.book.build import toc_notebooks
 
 pytestmark = pytest.mark.notebook
 MODELS = ("nima", "eat", "milnet", "ssmr", "cdcm", "cgiaa")

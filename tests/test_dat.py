@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from iaa_lib.models.dat import (
+from iaa_lib.eat.dat import (
     DAT,
     DeformableAttention,
     LocalAttention,

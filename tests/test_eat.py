@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from iaa_lib.losses import emd_loss
-from iaa_lib.models.dat import DAT
-from iaa_lib.models.eat import EAT, EAT_VARIANTS, count_parameters, eat_loss
+from iaa_lib.eat.dat import DAT
+from iaa_lib.eat.model import EAT, EAT_VARIANTS, count_parameters, eat_loss
 
 
 def test_full_parameter_counts_match_the_official_model():

@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from iaa_lib.eat_pipeline import EATRecipe, chapter_runs, eat_data, labelled_parts
+from iaa_lib.eat.pipeline import EATRecipe, chapter_runs, eat_data, labelled_parts
 
 
 def test_paper_recipe_and_its_fit_config(tmp_path):

@@ -29,13 +29,13 @@ def compare_cpu_cuda(model: torch.nn.Module, inputs: dict, tolerance: float) -> 
 
 @pytest.mark.parametrize("variant", ["eat_textbook", "eat_as_published"])
 def test_eat_base_bf16_matches_cpu(variant):
-    from iaa_lib.models.eat import EAT
+    from iaa_lib.eat.model import EAT
     torch.manual_seed(0)
     compare_cpu_cuda(EAT(config="full", variant=variant), {"image": torch.randn(2, 3, 224, 224)}, 3e-2)
 
 
 def test_eat_base_trains_a_step_on_cuda_without_host_sync():
-    from iaa_lib.models.eat import EAT, eat_loss
+    from iaa_lib.eat.model import EAT, eat_loss
     model = EAT(config="full").cuda()
     images = torch.randn(4, 3, 224, 224, device="cuda")
     target = torch.softmax(torch.randn(4, 10, device="cuda"), 1)
@@ -47,7 +47,7 @@ def test_eat_base_trains_a_step_on_cuda_without_host_sync():
 
 
 def test_milnet_full_bf16_matches_cpu():
-    from iaa_lib.models.milnet import milnet
+    from iaa_lib.milnet.model import milnet
     torch.manual_seed(0)
     model = milnet(config="full")
     compare_cpu_cuda(model, {"nodes": torch.randn(8, model.num_nodes, model.in_dim)}, 3e-2)
@@ -55,7 +55,7 @@ def test_milnet_full_bf16_matches_cpu():
 
 def test_nima_fit_runs_on_cuda(tmp_path):
     from iaa_lib.losses import EMDLoss
-    from iaa_lib.models.nima import NIMA
+    from iaa_lib.nima.model import NIMA
     from iaa_lib.training import FitConfig, fit
     images = torch.randn(32, 3, 96, 96)
     dist = torch.softmax(torch.randn(32, 10), 1)

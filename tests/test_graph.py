@@ -1,10 +1,10 @@
-"""Tests of the shared graph parts (iaa_lib.models.graph): parameter counts, identity init, affinity, prior."""
+"""Tests of the shared graph parts (iaa_lib.blocks.graph): parameter counts, identity init, affinity, prior."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from iaa_lib.models.graph import GraphHead, RsGCN, similarity_prior
+from iaa_lib.blocks.graph import GraphHead, RsGCN, similarity_prior
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from iaa_lib.losses import AdaEMDLoss, emd_loss, milnet_distance
-from iaa_lib.models.milnet import (
+from iaa_lib.milnet.model import (
     OFFICIAL_PARAMETERS,
     UNUSED_GCN_FC_PARAMETERS,
     MILNet,

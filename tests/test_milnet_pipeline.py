@@ -10,15 +10,15 @@ from PIL import Image
 
 from iaa_lib.data.labelled_sets import cached_synthetic
 from iaa_lib.losses import EMDLoss
-from iaa_lib.models.milnet import TracedAdaEMDLoss
-from iaa_lib.models.milnet_pipeline import (
+from iaa_lib.milnet.model import TracedAdaEMDLoss
+from iaa_lib.milnet.pipeline import (
     MILNetRecipe,
     as_published_retrieval_transform,
     make_loss,
     milnet_graph_data,
     train_milnet,
 )
-from iaa_lib.retrieval import FeatureStore, ReferenceGraphData, references_for_splits
+from iaa_lib.blocks.retrieval import FeatureStore, ReferenceGraphData, references_for_splits
 
 
 @pytest.fixture(autouse=True)
@@ -88,7 +88,7 @@ def test_train_milnet_learns_and_reloads(tmp_path):
 def test_reference_graph_drawing_checks_shapes_and_draws(tmp_path):
     import matplotlib.pyplot as plt
 
-    from iaa_lib.models.milnet_viz import draw_reference_graph
+    from iaa_lib.milnet.figures import draw_reference_graph
 
     paths = []
     for i in range(3):

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 import torch
 
-from iaa_lib.notebook import (NotebookParameterError, check_parameters, notebook_parameters,
+from iaa_lib.book.runner import (NotebookParameterError, check_parameters, notebook_parameters,
                               parse_cli_value, read_notebook, record_metrics, run_notebook)
 
 HEADER = "# %% [markdown]\n# # Tiny\n\n"
@@ -69,7 +69,7 @@ def test_cli_values_parse_as_literals():
 def test_run_writes_notebook_and_metrics(tmp_path):
     metrics = tmp_path / "m.json"
     path = write_nb(tmp_path, f'n = 2\nmetrics_file = "{metrics}"\n', """\
-        from iaa_lib.notebook import record_metrics
+        from iaa_lib.book.runner import record_metrics
         record_metrics(metrics_file, {"double": 2 * n})
         """)
     result = run_notebook(path, parameters={"n": 21})
@@ -118,7 +118,7 @@ def test_cli_run_refuses_unknown_parameter_and_runs_good_ones(tmp_path):
     import sys
     metrics = tmp_path / "m.json"
     path = write_nb(tmp_path, f'n = 2\nmetrics_file = "{metrics}"\n', """\
-        from iaa_lib.notebook import record_metrics
+        from iaa_lib.book.runner import record_metrics
         record_metrics(metrics_file, {"n": n})
         """)
     bad = subprocess.run([sys.executable, "-m", "iaa_lib", "run", str(path), "-p", "m", "1"],

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from iaa_lib.paths import REPO_ROOT
-from iaa_lib.provenance import NOT_A_CHECKOUT, git_commit, hardware, notebook_command, provenance
+from iaa_lib.book.provenance import NOT_A_CHECKOUT, git_commit, hardware, notebook_command, provenance
 
 
 def test_git_commit_names_head_and_dirtiness(tmp_path):

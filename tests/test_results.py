@@ -5,7 +5,7 @@ import json
 
 import pandas as pd
 
-from iaa_lib.results import citation_table, flat_numbers, metric_like, provenance_table, recorded_by_notebook
+from iaa_lib.book.results import citation_table, flat_numbers, metric_like, provenance_table, recorded_by_notebook
 
 STAMP = {"command": "python -m iaa_lib run a.py", "commit": "abc", "hardware": "cpu", "seed": 0,
          "finished_utc": "now", "seconds": 1.5}

@@ -1,4 +1,4 @@
-"""Tests of iaa_lib.retrieval: exact top-k vs brute force, self-exclusion, train-only guard, feature cache."""
+"""Tests of iaa_lib.blocks.retrieval: exact top-k vs brute force, self-exclusion, train-only guard, feature cache."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from iaa_lib.retrieval import (
+from iaa_lib.blocks.retrieval import (
     FeatureStore,
     ReferenceGraphDataset,
     ReferenceLeakError,
@@ -208,7 +208,7 @@ def test_prepare_reference_graph_data_end_to_end(tmp_path, monkeypatch):
     for n, image_id in enumerate(ids):
         Image.new("RGB", (8, 8), color=(25 * n, 100, 250 - 25 * n)).save(tmp_path / f"{image_id}.jpg")
     frame = pd.DataFrame({"image_id": ids, "mos": np.linspace(2, 8, 10)})
-    import iaa_lib.models.backbones as backbones
+    import iaa_lib.blocks.backbones as backbones
 
     built = []
 

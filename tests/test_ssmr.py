@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from iaa_lib.data.baid import BAID_COUNTS, baid_labels, load_baid
-from iaa_lib.models.ssmr import AS_PUBLISHED_SCORE_RANGE, SSMR, SSMRLoss, denormalise_score, normalise_score
-from iaa_lib.retrieval import FeatureStore, ReferenceLeakError, assert_references_train_only, build_index
-from iaa_lib.srig import (
+from iaa_lib.ssmr.model import AS_PUBLISHED_SCORE_RANGE, SSMR, SSMRLoss, denormalise_score, normalise_score
+from iaa_lib.blocks.retrieval import FeatureStore, ReferenceLeakError, assert_references_train_only, build_index
+from iaa_lib.ssmr.srig import (
     FusedIndex, SSMRGraphDataset, build_reference_setup, distance_scale, fused_similarity_prior, load_shipped_index,
 )
-from iaa_lib.ssmr_pipeline import run_folder
+from iaa_lib.ssmr.pipeline import run_folder
 
 SPEC_HEAD_PARAMETERS = 26_301_442  # spec: RsgcnModel(1024, 1024, 1024, 5, 1), incl. the unused 5,121-param gcn_fc
 

@@ -7,11 +7,11 @@ import torch
 from PIL import Image
 
 from iaa_lib.data.sample import load_ava_sample
-from iaa_lib.data.stylize import STYLE_NAMES, make_stylized, split_by_content
+from iaa_lib.ssmr.stylize import STYLE_NAMES, make_stylized, split_by_content
 from iaa_lib.data.transforms import eval_transform
-from iaa_lib.models.backbones import create_backbone
-from iaa_lib.ssmr_pipeline import prepare_references
-from iaa_lib.style import StyleEncoder, adain_descriptor, gram_descriptor, gram_matrix, resolve_layer_names
+from iaa_lib.blocks.backbones import create_backbone
+from iaa_lib.ssmr.pipeline import prepare_references
+from iaa_lib.ssmr.style import StyleEncoder, adain_descriptor, gram_descriptor, gram_matrix, resolve_layer_names
 
 N_CONTENTS = 12
 

@@ -198,7 +198,7 @@ plt.show()
 print(shown_syn.iloc[-1]["comments"])
 
 # %%
-from iaa_lib.notebook import record_metrics
+from iaa_lib.book.runner import record_metrics
 
 record_metrics(metrics_file, {
     "ava_images": len(ava),

@@ -209,7 +209,7 @@ plt.tight_layout()
 plt.show()
 
 # %%
-from iaa_lib.notebook import record_metrics
+from iaa_lib.book.runner import record_metrics
 
 final = ada.groupby("inner").last()
 record_metrics(metrics_file, {

@@ -194,7 +194,7 @@ pd.DataFrame([
 ]).round(3)
 
 # %%
-from iaa_lib.notebook import record_metrics
+from iaa_lib.book.runner import record_metrics
 
 record_metrics(metrics_file, {
     "synthetic_test": syn_metrics,

@@ -17,7 +17,7 @@
 # > The NIMA baseline and the five papers' models trained on the same split, scored by the same metrics, each
 # > number printed with its bootstrap confidence interval.
 #
-# **What is compared.** Every model is trained with its own chapter's recipe (`iaa_lib.compare.SETTINGS`) on
+# **What is compared.** Every model is trained with its own chapter's recipe (`iaa_lib.book.compare.SETTINGS`) on
 # the same training images, selects its checkpoint on the same validation images and predicts the same test
 # images. The metrics are the book's (see the conventions page): SRCC, PLCC, KRCC, binary accuracy (`mos > 5`),
 # and EMD with $r = 1$ and $r = 2$ for the models that predict a vote distribution. The 95 % intervals come
@@ -64,10 +64,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from iaa_lib.compare import (
+from iaa_lib.book.compare import (
     METRICS, MODEL_TITLES, bootstrap_metrics, load_protocol, paired_differences, paper_numbers, results_table,
     train_and_predict)
-from iaa_lib.notebook import record_metrics
+from iaa_lib.book.runner import record_metrics
 from iaa_lib.seed import seed_everything
 
 seed_everything(seed)

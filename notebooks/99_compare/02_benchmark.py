@@ -18,7 +18,7 @@
 # > paper configuration, measured on this machine.
 #
 # **What is measured.** For NIMA (Inception-v3), EAT-base, MILNet, SSMR, CDCM-Net and CG-IAA at their `full`
-# configuration (`iaa_lib.bench.MODEL_SPECS`), with random weights (speed does not depend on the weights):
+# configuration (`iaa_lib.book.bench.MODEL_SPECS`), with random weights (speed does not depend on the weights):
 # parameters; forward GFLOPs per image from `torch.utils.flop_counter.FlopCounterMode` (2 FLOPs per
 # multiply-add, so about twice the "FLOPs" = MACs that papers quote; matmul, convolution and attention only,
 # not elementwise ops, normalisation or EAT's grid_sample); inference img/s (eval, no grad) and training img/s
@@ -65,8 +65,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from iaa_lib.bench import metrics_by_model, plot_benchmark, run_benchmarks, save_results, summary_table
-from iaa_lib.notebook import record_metrics
+from iaa_lib.book.bench import metrics_by_model, plot_benchmark, run_benchmarks, save_results, summary_table
+from iaa_lib.book.runner import record_metrics
 from iaa_lib.paths import resolve
 
 # %% [markdown]

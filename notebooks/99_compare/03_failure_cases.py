@@ -54,10 +54,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
-from iaa_lib.compare import MODEL_TITLES, disagreement, eat_sampling_pixels, load_protocol, train_and_predict
+from iaa_lib.book.compare import MODEL_TITLES, disagreement, eat_sampling_pixels, load_protocol, train_and_predict
 from iaa_lib.data.images import load_rgb
 from iaa_lib.data.labels import DIST_COLUMNS
-from iaa_lib.notebook import record_metrics
+from iaa_lib.book.runner import record_metrics
 from iaa_lib.seed import seed_everything
 from iaa_lib.viz import vote_bars
 

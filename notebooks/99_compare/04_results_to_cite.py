@@ -40,10 +40,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from iaa_lib.book import toc_notebooks
-from iaa_lib.notebook import record_metrics
+from iaa_lib.book.build import toc_notebooks
+from iaa_lib.book.runner import record_metrics
 from iaa_lib.paths import resolve
-from iaa_lib.results import citation_table, metric_like, provenance_table, recorded_by_notebook
+from iaa_lib.book.results import citation_table, metric_like, provenance_table, recorded_by_notebook
 
 this_page = Path("04_results_to_cite.py").resolve()
 recorded = recorded_by_notebook([nb for nb in toc_notebooks() if nb.resolve() != this_page])

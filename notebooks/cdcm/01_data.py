@@ -53,10 +53,10 @@ import torch
 
 from iaa_lib.data.labels import read_ava_votes
 from iaa_lib.data.sample import load_dpc_comments, sample_splits
-from iaa_lib.models.cdcm import ENCODERS
-from iaa_lib.models.cdcm_data import sample_inputs, synthetic_inputs
+from iaa_lib.cdcm.model import ENCODERS
+from iaa_lib.cdcm.data import sample_inputs, synthetic_inputs
 from iaa_lib.paths import resolve
-from iaa_lib.text import comment_sentences, split_sentences
+from iaa_lib.blocks.text import comment_sentences, split_sentences
 from iaa_lib.viz import image_grid
 
 if threads:  # on a shared 2-core CPU one thread avoids oversubscription stalls
@@ -143,7 +143,7 @@ text_srcc = scipy.stats.spearmanr(ridge.predict(features[half:]), scores[half:])
 print(f"text-only ridge on {half} DPC critiques -> held-out SRCC {text_srcc:.3f} on {len(ids) - half} critiques")
 
 # %%
-from iaa_lib.notebook import record_metrics
+from iaa_lib.book.runner import record_metrics
 record_metrics(metrics_file, {
     "profile": profile, "n_synthetic": len(frame), "n_visual_tokens": int(syn["tokens"].shape[1]),
     "visual_dim": int(syn["tokens"].shape[2]), "text_dim": int(syn["comments"].shape[2]),

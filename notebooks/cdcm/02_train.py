@@ -61,7 +61,7 @@ if profile == "full":
 import matplotlib.pyplot as plt
 import torch
 
-from iaa_lib.models.cdcm_data import chapter_data, fit_cdcm, split_datasets
+from iaa_lib.cdcm.data import chapter_data, fit_cdcm, split_datasets
 from iaa_lib.training.evaluation import evaluate
 
 if threads:  # on a shared 2-core CPU one thread avoids oversubscription stalls
@@ -127,7 +127,7 @@ print(f"real sample test (15 photos): SRCC {real_test['srcc']:.3f}, PLCC {real_t
 # %%
 syn_test = {name: evaluate(m, torch.utils.data.DataLoader(syn_data["test"], batch_size=256))
             for name, (m, _) in runs.items()}
-from iaa_lib.notebook import record_metrics
+from iaa_lib.book.runner import record_metrics
 record_metrics(metrics_file, {
     "profile": profile,
     **{f"{name}_first_train_loss": h["epochs"][0]["train_loss"] for name, (_, h) in runs.items()},

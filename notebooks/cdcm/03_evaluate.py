@@ -51,7 +51,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from iaa_lib.models.cdcm_data import chapter_data, fit_cdcm, split_datasets
+from iaa_lib.cdcm.data import chapter_data, fit_cdcm, split_datasets
 from iaa_lib.training.evaluation import evaluate
 from iaa_lib.viz import scatter_pred_true
 
@@ -127,7 +127,7 @@ plt.show()
 # comments) no conclusion is possible.
 
 # %%
-from iaa_lib.notebook import record_metrics
+from iaa_lib.book.runner import record_metrics
 record_metrics(metrics_file, {
     "profile": profile, "max_pred_change_without_comments": max_gap,
     "image_only_srcc": float(rows[0]["srcc"]), "cdcm_recalled_srcc": float(rows[1]["srcc"]),

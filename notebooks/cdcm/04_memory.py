@@ -54,7 +54,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from iaa_lib.losses import emd_loss
-from iaa_lib.models.cdcm_data import chapter_data, fit_cdcm, recall_similarity, split_datasets, subset_rows
+from iaa_lib.cdcm.data import chapter_data, fit_cdcm, recall_similarity, split_datasets, subset_rows
 from iaa_lib.viz import image_grid
 
 if threads:  # on a shared 2-core CPU one thread avoids oversubscription stalls
@@ -176,7 +176,7 @@ print(f"c_txt = 0 (text branch erased from the fusion) for {dead_text:.0%} of th
 # variant keeps the ReLU.
 
 # %%
-from iaa_lib.notebook import record_metrics
+from iaa_lib.book.runner import record_metrics
 record_metrics(metrics_file, {
     "profile": profile, "address_entropy": entropy, "n_slots": int(address.shape[-1]), "test_add_loss": row_kl,
     "decode_hit_rate": float(np.mean(hits)), "decode_chance": 1 / len(bank),

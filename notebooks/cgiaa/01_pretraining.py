@@ -30,7 +30,7 @@
 #   squash-resized to 224 px without AesCLIP's flip/random-crop augmentation).
 # - *Attribute labels:* CG-IAA's "knowledge transfer" classifier is unreleased. The book uses a keyword lexicon
 #   refined by zero-shot similarity with an offline sentence encoder (all-MiniLM-L6-v2), documented in
-#   `iaa_lib.attributes`. In smoke mode the DPC critiques are labelled on a random subset.
+#   `iaa_lib.cgiaa.attributes`. In smoke mode the DPC critiques are labelled on a random subset.
 
 # %% tags=["parameters"]
 profile = "smoke"
@@ -74,11 +74,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from iaa_lib.attributes import ATTRIBUTES, AttributeSplitter, attribute_counts, label_comments
-from iaa_lib.cgiaa_pipeline import (VLAPSchedule, book_catalogue, comment_sentences, embed_texts, first_last_mean,
+from iaa_lib.cgiaa.attributes import ATTRIBUTES, AttributeSplitter, attribute_counts, label_comments
+from iaa_lib.cgiaa.pipeline import (VLAPSchedule, book_catalogue, comment_sentences, embed_texts, first_last_mean,
                                     image_embeddings, retrieval_hits, vlap_stage)
 from iaa_lib.data.sample import load_dpc_comments
-from iaa_lib.models.cgiaa import get_config
+from iaa_lib.cgiaa.model import get_config
 from iaa_lib.paths import resolve
 from iaa_lib.seed import seed_everything
 
@@ -159,7 +159,7 @@ plt.show()
 # %% [markdown]
 # ## Attribute-labelled comments
 #
-# `iaa_lib.attributes`: a whole-word keyword lexicon decides when exactly one attribute has the most hits;
+# `iaa_lib.cgiaa.attributes`: a whole-word keyword lexicon decides when exactly one attribute has the most hits;
 # otherwise (ties, or no keyword at all) the sentence is embedded with an offline sentence encoder and compared with
 # short descriptions of each attribute: a hit-less sentence leaves "general" only if a specific attribute is clearly
 # more similar. On the synthetic comments the true attribute is known, so the lexicon is checked against it.
@@ -167,7 +167,7 @@ plt.show()
 # %%
 encoder = None
 if zero_shot:
-    from iaa_lib.models.backbones import create_text_encoder
+    from iaa_lib.blocks.backbones import create_text_encoder
 
     minilm = create_text_encoder("minilm")
     encoder = lambda texts: minilm.encode(list(texts), batch_size=128)  # noqa: E731
@@ -218,7 +218,7 @@ metrics = {
     **{f"real_{a}": int((real_labels["attribute"] == a).sum()) for a in ATTRIBUTES},
     "seconds": elapsed,
 }
-from iaa_lib.notebook import record_metrics
+from iaa_lib.book.runner import record_metrics
 
 record_metrics(metrics_file, metrics)
 metrics

@@ -82,12 +82,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from iaa_lib.attributes import ATTRIBUTES
-from iaa_lib.cgiaa_pipeline import (ExpertSchedule, VLAPSchedule, attribute_splitter, book_catalogue, caption_nll,
+from iaa_lib.cgiaa.attributes import ATTRIBUTES
+from iaa_lib.cgiaa.pipeline import (ExpertSchedule, VLAPSchedule, attribute_splitter, book_catalogue, caption_nll,
                                     critiques_stage, expert_captions, experts_stage, first_last_mean,
                                     image_embeddings, vlap_stage)
 from iaa_lib.data.images import load_rgb
-from iaa_lib.models.cgiaa import ATTRIBUTE_TITLES, caption_loss, get_config
+from iaa_lib.cgiaa.model import ATTRIBUTE_TITLES, caption_loss, get_config
 from iaa_lib.paths import resolve
 from iaa_lib.seed import seed_everything
 
@@ -159,8 +159,8 @@ synthetic_test = catalogue[(catalogue["source"] == "synthetic") & (catalogue["sp
 
 def own_sentences(index: int, attribute: str) -> set[str]:
     """The image's own comment sentences of one attribute, in the tokenizer's canonical form."""
-    from iaa_lib.attributes import split_sentences
-    from iaa_lib.critique_tokenizer import canonical_text
+    from iaa_lib.cgiaa.attributes import split_sentences
+    from iaa_lib.cgiaa.tokenizer import canonical_text
 
     row = catalogue.loc[index]
     texts = [t for t, a in zip(row["comments"], row["comment_attributes"]) if a == attribute]
@@ -257,7 +257,7 @@ metrics = {
     "beam_ge_greedy": float(decoding["beam >= greedy"].mean()),
     "loss_mask_bang": losses["mask"], "loss_as_published_bang": losses["as_published"], "seconds": elapsed,
 }
-from iaa_lib.notebook import record_metrics
+from iaa_lib.book.runner import record_metrics
 
 record_metrics(metrics_file, metrics)
 metrics

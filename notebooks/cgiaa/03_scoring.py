@@ -87,7 +87,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from iaa_lib.cgiaa_pipeline import ExpertSchedule, VLAPSchedule, book_stages, critique_embeddings, map_stage
+from iaa_lib.cgiaa.pipeline import ExpertSchedule, VLAPSchedule, book_stages, critique_embeddings, map_stage
 from iaa_lib.paths import resolve
 from iaa_lib.seed import seed_everything
 from iaa_lib.viz import scatter_pred_true
@@ -212,7 +212,7 @@ for name, r in results.items():
 for name, r in real_results.items():
     metrics.update({f"real_{short[name]}_{k}": r[k] for k in ("srcc", "plcc", "acc")})
 metrics["n_synthetic_test"] = n_syn["test"]
-from iaa_lib.notebook import record_metrics
+from iaa_lib.book.runner import record_metrics
 
 record_metrics(metrics_file, metrics)
 metrics

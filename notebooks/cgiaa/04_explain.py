@@ -83,11 +83,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from iaa_lib.attributes import ATTRIBUTES
-from iaa_lib.cgiaa_pipeline import ExpertSchedule, VLAPSchedule, book_stages, load_image_batch, map_stage
+from iaa_lib.cgiaa.attributes import ATTRIBUTES
+from iaa_lib.cgiaa.pipeline import ExpertSchedule, VLAPSchedule, book_stages, load_image_batch, map_stage
 from iaa_lib.data.images import load_rgb
 from iaa_lib.metrics import predicted_mos, srcc
-from iaa_lib.models.cgiaa import ATTRIBUTE_TITLES
+from iaa_lib.cgiaa.model import ATTRIBUTE_TITLES
 from iaa_lib.paths import resolve
 from iaa_lib.seed import seed_everything
 
@@ -227,7 +227,7 @@ metrics = {"profile": profile, "test_srcc": base_srcc, "n_test": len(rows["test"
            **{f"delta_srcc_{a}": delta_srcc[a] for a in ATTRIBUTES},
            **{f"moves_most_{a}": int(counts[a]) for a in ATTRIBUTES},
            "ig_completeness_gap_max": max(gaps), "seconds": elapsed}
-from iaa_lib.notebook import record_metrics
+from iaa_lib.book.runner import record_metrics
 
 record_metrics(metrics_file, metrics)
 metrics

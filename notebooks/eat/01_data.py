@@ -170,7 +170,7 @@ image_grid(order["path"].tolist(), [f"true {t:.1f} / mos {m:.1f}" for t, m in zi
 plt.show()
 
 # %%
-from iaa_lib.notebook import record_metrics
+from iaa_lib.book.runner import record_metrics
 
 record_metrics(metrics_file, {
     "ava_sample_n": len(sample),

@@ -16,7 +16,7 @@
 #
 # > A DAT with learned reference points and a sign-agreement offset mask, trained end to end with an EMD loss.
 #
-# **What is reproduced.** EAT's model (`iaa_lib.models.eat.EAT`): DAT v1 whose deformable blocks learn
+# **What is reproduced.** EAT's model (`iaa_lib.eat.model.EAT`): DAT v1 whose deformable blocks learn
 # their reference points (a 1x1 conv, `ref_point14`) and shrink to 25 % every offset that does not push
 # further into its reference point's quadrant. Two named variants: `eat_textbook` (the default:
 # per-image references, softmax head, per-image EMD) and `eat_as_published` (the official code:
@@ -65,7 +65,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from iaa_lib.eat_pipeline import EATRecipe, eat_data, new_eat, train_eat
+from iaa_lib.eat.pipeline import EATRecipe, eat_data, new_eat, train_eat
 from iaa_lib.seed import seed_everything
 from iaa_lib.training import evaluate
 from iaa_lib.viz import learning_curves
@@ -152,7 +152,7 @@ real_metrics = evaluate(real_model, real.loaders["test"])
 pd.Series(real_metrics).round(4).to_frame("AVA sample test").T
 
 # %%
-from iaa_lib.notebook import record_metrics
+from iaa_lib.book.runner import record_metrics
 
 record_metrics(metrics_file, {
     "synthetic_train_loss_first": history["epochs"][0]["train_loss"],

@@ -60,7 +60,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from iaa_lib.eat_pipeline import EATRecipe, chapter_runs
+from iaa_lib.eat.pipeline import EATRecipe, chapter_runs
 from iaa_lib.losses import emd_loss
 from iaa_lib.metrics import bootstrap_ci, srcc
 from iaa_lib.seed import seed_everything
@@ -183,7 +183,7 @@ loss_table.round(4)
 # under the per-image root. Part 2 trained both variants with their own loss.
 
 # %%
-from iaa_lib.notebook import record_metrics
+from iaa_lib.book.runner import record_metrics
 
 record_metrics(metrics_file, {
     "synthetic_test_textbook": results["eat_textbook"],

@@ -66,10 +66,10 @@ from captum.attr import IntegratedGradients
 
 from iaa_lib.data.images import load_rgb
 from iaa_lib.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from iaa_lib.eat_pipeline import EATRecipe, chapter_runs
+from iaa_lib.eat.pipeline import EATRecipe, chapter_runs
 from iaa_lib.metrics import predicted_mos
-from iaa_lib.models.dat import normalised_to_pixels, offset_kept, uniform_grid
-from iaa_lib.models.eat import record_attention
+from iaa_lib.eat.dat import normalised_to_pixels, offset_kept, uniform_grid
+from iaa_lib.eat.model import record_attention
 from iaa_lib.seed import seed_everything
 
 seed_everything(seed)
@@ -307,7 +307,7 @@ demo.loc["largest change"] = demo.max() - demo.min()
 demo.round(4)
 
 # %%
-from iaa_lib.notebook import record_metrics
+from iaa_lib.book.runner import record_metrics
 
 record_metrics(metrics_file, {
     "highest_score": float(scores[picked[0]]),

@@ -58,10 +58,10 @@ import pandas as pd
 import torch
 
 from iaa_lib.metrics import srcc
-from iaa_lib.models.milnet import NODE_FEATURES, RETRIEVAL_FEATURES
-from iaa_lib.models.milnet_pipeline import milnet_graph_data
-from iaa_lib.models.milnet_viz import show_references
-from iaa_lib.retrieval import (
+from iaa_lib.milnet.model import NODE_FEATURES, RETRIEVAL_FEATURES
+from iaa_lib.milnet.pipeline import milnet_graph_data
+from iaa_lib.milnet.figures import show_references
+from iaa_lib.blocks.retrieval import (
     ReferenceLeakError,
     assert_references_train_only,
     build_index,
@@ -192,7 +192,7 @@ print(f"{real_dataset} test ({len(real.splits['test'])} queries): SRCC(query MOS
       f"retrieved {real_agreement:.3f}, random {real_random_agreement:.3f}")
 
 # %%
-from iaa_lib.notebook import record_metrics
+from iaa_lib.book.runner import record_metrics
 
 _ = record_metrics(metrics_file, {
     "profile": profile,

@@ -64,9 +64,9 @@ import torch
 
 from iaa_lib.losses import emd_loss, milnet_distance
 from iaa_lib.metrics import bootstrap_ci, srcc
-from iaa_lib.models.milnet import OFFICIAL_PARAMETERS, UNUSED_GCN_FC_PARAMETERS, MILNet, adaemd_gradient_ratio
-from iaa_lib.models.milnet_pipeline import MILNetRecipe, milnet_graph_data, train_milnet
-from iaa_lib.models.milnet_viz import plot_adaemd_trace
+from iaa_lib.milnet.model import OFFICIAL_PARAMETERS, UNUSED_GCN_FC_PARAMETERS, MILNet, adaemd_gradient_ratio
+from iaa_lib.milnet.pipeline import MILNetRecipe, milnet_graph_data, train_milnet
+from iaa_lib.milnet.figures import plot_adaemd_trace
 from iaa_lib.training import evaluate
 from iaa_lib.viz import learning_curves, scatter_pred_true
 
@@ -177,7 +177,7 @@ print(f"{real_dataset} test ({len(real_predictions)} images): SRCC {real_metrics
       f"(95% bootstrap CI {low:.2f} to {high:.2f}), PLCC {real_metrics['plcc']:.3f}, acc {real_metrics['acc']:.3f}")
 
 # %%
-from iaa_lib.notebook import record_metrics
+from iaa_lib.book.runner import record_metrics
 
 epochs_log = trained.history["epochs"]
 _ = record_metrics(metrics_file, {

@@ -62,7 +62,7 @@ import pandas as pd
 import torch
 
 from iaa_lib.metrics import bootstrap_ci, srcc
-from iaa_lib.models.milnet_pipeline import MILNetRecipe, milnet_graph_data, train_milnet
+from iaa_lib.milnet.pipeline import MILNetRecipe, milnet_graph_data, train_milnet
 from iaa_lib.training import evaluate
 
 torch.set_num_threads(1 if profile == "smoke" else torch.get_num_threads())
@@ -164,7 +164,7 @@ ax.legend(fontsize=7)
 plt.show()
 
 # %%
-from iaa_lib.notebook import record_metrics
+from iaa_lib.book.runner import record_metrics
 
 def flat(prefix, row):
     return {f"{prefix}_{k}": float(row[k]) for k in METRIC_COLUMNS}

@@ -57,8 +57,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from iaa_lib.metrics import predicted_mos, srcc
-from iaa_lib.models.milnet_pipeline import MILNetRecipe, milnet_graph_data, train_milnet
-from iaa_lib.models.milnet_viz import draw_reference_graph
+from iaa_lib.milnet.pipeline import MILNetRecipe, milnet_graph_data, train_milnet
+from iaa_lib.milnet.figures import draw_reference_graph
 
 torch.set_num_threads(1 if profile == "smoke" else torch.get_num_threads())
 
@@ -157,7 +157,7 @@ ax.set_ylabel(f"predicted MOS, random references\n(mean ± sd of {n_random_draws
 plt.show()
 
 # %%
-from iaa_lib.notebook import record_metrics
+from iaa_lib.book.runner import record_metrics
 
 _ = record_metrics(metrics_file, {
     "profile": profile,

@@ -63,12 +63,12 @@ import torch
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
-from iaa_lib.data.stylize import STYLE_NAMES
+from iaa_lib.ssmr.stylize import STYLE_NAMES
 from iaa_lib.data.images import load_rgb
-from iaa_lib.notebook import record_metrics
+from iaa_lib.book.runner import record_metrics
 from iaa_lib.seed import seed_everything
-from iaa_lib.srig import same_label_rate
-from iaa_lib.ssmr_pipeline import FeatureSource, art_set
+from iaa_lib.ssmr.srig import same_label_rate
+from iaa_lib.ssmr.pipeline import FeatureSource, art_set
 
 seed_everything(seed)
 torch.set_num_threads(threads)

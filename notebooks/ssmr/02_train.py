@@ -68,9 +68,9 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from iaa_lib.notebook import record_metrics
+from iaa_lib.book.runner import record_metrics
 from iaa_lib.seed import seed_everything
-from iaa_lib.ssmr_pipeline import FeatureSource, art_setup, run_folder, synthetic_setup, train_ssmr
+from iaa_lib.ssmr.pipeline import FeatureSource, art_setup, run_folder, synthetic_setup, train_ssmr
 from iaa_lib.training import evaluate
 from iaa_lib.viz import learning_curves, scatter_pred_true
 

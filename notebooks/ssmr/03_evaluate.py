@@ -63,9 +63,9 @@ import torch
 from torch.utils.data import DataLoader
 
 from iaa_lib.metrics import plcc, srcc
-from iaa_lib.notebook import record_metrics
+from iaa_lib.book.runner import record_metrics
 from iaa_lib.seed import seed_everything
-from iaa_lib.ssmr_pipeline import FeatureSource, run_folder, synthetic_setup, train_ssmr
+from iaa_lib.ssmr.pipeline import FeatureSource, run_folder, synthetic_setup, train_ssmr
 from iaa_lib.training import evaluate
 
 seed_everything(seed)

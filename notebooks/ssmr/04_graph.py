@@ -65,9 +65,9 @@ from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 from torch.utils.data import DataLoader
 
 from iaa_lib.data.images import load_rgb
-from iaa_lib.notebook import record_metrics
+from iaa_lib.book.runner import record_metrics
 from iaa_lib.seed import seed_everything
-from iaa_lib.ssmr_pipeline import FeatureSource, art_setup, run_folder, train_ssmr
+from iaa_lib.ssmr.pipeline import FeatureSource, art_setup, run_folder, train_ssmr
 
 seed_everything(seed)
 torch.set_num_threads(threads)

@@ -1,9 +1,9 @@
 """MILNet (Shi et al., ACM TOMM 2024): score a query jointly with its top-k retrieved training images via a GCN.
 
 The model sees *precomputed, frozen* node features only: input ``nodes`` (B, 1 + k, D) with node 0 the
-query and nodes 1..k its references in retrieval rank order (see ``iaa_lib.retrieval``). It embeds them,
+query and nodes 1..k its references in retrieval rank order (see ``iaa_lib.blocks.retrieval``). It embeds them,
 runs ``layers`` residual non-local GCN layers with a learned per-sample 5×5 affinity and reads the
-graph out by a channel-major flatten into a 10-bin softmax (``iaa_lib.models.graph.GraphHead``).
+graph out by a channel-major flatten into a 10-bin softmax (``iaa_lib.blocks.graph.GraphHead``).
 Output: ``{"pred": (B, 10) distribution, "affinities": (B, layers, 1 + k, 1 + k)}``.
 
 Configurations (``MILNet(config=..., **overrides)``):
@@ -21,7 +21,7 @@ the offline EfficientNet-Lite0 (1280-d) for ``smoke``; pass ``in_dim=store.dim``
 not 6144-d. Retrieval features (``RETRIEVAL_FEATURES``): torchvision ResNet-50 ImageNet, L2, as in
 the official script, which feeds unnormalised full-resolution images: the book normalises at the
 backbone's size by default, ``milnet_graph_data(..., retrieval_input="as_published")`` reproduces the
-official input (``iaa_lib.models.milnet_pipeline``).
+official input (``iaa_lib.milnet.pipeline``).
 
 Loss: ``iaa_lib.losses.AdaEMDLoss`` with ``inner="true_emd"`` (default, correct EMD2) or
 ``inner="milnet_abs_inside"`` (as published: |.| inside the partial sum). ``adaemd_gradient_ratio``
@@ -38,7 +38,7 @@ import torch
 from torch import Tensor, nn
 
 from iaa_lib.losses import AdaEMDLoss
-from iaa_lib.models.graph import GraphHead
+from iaa_lib.blocks.graph import GraphHead
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "full": dict(in_dim=6144, hidden=512, num_references=4, layers=6),
@@ -95,7 +95,7 @@ class MILNet(nn.Module):
             raise ValueError(
                 f"MILNet({self.config}) expects nodes (B, {self.num_nodes}, {self.in_dim}) = query + "
                 f"{self.num_references} references × feature dim, got {tuple(nodes.shape)}; build them with "
-                "iaa_lib.retrieval.ReferenceGraphDataset(num_references=...) from features of that dimension"
+                "iaa_lib.blocks.retrieval.ReferenceGraphDataset(num_references=...) from features of that dimension"
             )
         return self.head(nodes)
 

@@ -15,11 +15,11 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from iaa_lib.contrastive import info_nce
-from iaa_lib.critique_tokenizer import ClipBPETokenizer
+from iaa_lib.cgiaa.contrastive import info_nce
+from iaa_lib.cgiaa.tokenizer import ClipBPETokenizer
 from iaa_lib.data.images import load_rgb
 from iaa_lib.data.transforms import eval_transform
-from iaa_lib.models.cgiaa import AestheticCLIP, CritiqueExperts
+from iaa_lib.cgiaa.model import AestheticCLIP, CritiqueExperts
 from iaa_lib.paths import resolve
 
 
@@ -327,7 +327,7 @@ def book_catalogue(run_dir: str | os.PathLike, n_synthetic: int, image_size: int
 def comment_sentences(catalogue: pd.DataFrame, splits: Sequence[str] = ("train",)) -> pd.DataFrame:
     """One row per comment sentence of the catalogue rows in `splits`: image_index, source, text, true_attribute
     (the synthetic comment's attribute; None for real comments)."""
-    from iaa_lib.attributes import split_sentences
+    from iaa_lib.cgiaa.attributes import split_sentences
 
     rows = []
     for index, row in catalogue[catalogue["split"].isin(splits)].iterrows():
@@ -343,7 +343,7 @@ def vlap_stage(cfg, catalogue: pd.DataFrame, run_dir: str | os.PathLike, schedul
     """Build the aesthetic CLIP, cache the visual features of every catalogue image and run VLAP on the train
     comments (checkpointed). With a frozen image tower (smoke) VLAP trains proj + text tower on cached features.
     Returns (clip, visual features (N, Dv) after VLAP, history)."""
-    from iaa_lib.models.cgiaa import build_clip
+    from iaa_lib.cgiaa.model import build_clip
 
     clip = build_clip(cfg)
     paths = list(catalogue["path"])
@@ -377,11 +377,11 @@ def image_embeddings(clip: AestheticCLIP, features: torch.Tensor) -> torch.Tenso
 def attribute_splitter(zero_shot: bool = False):
     """The attribute labeller of the experts' captions: keyword lexicon, refined by zero-shot similarity with the
     offline all-MiniLM-L6-v2 sentence encoder when zero_shot."""
-    from iaa_lib.attributes import AttributeSplitter
+    from iaa_lib.cgiaa.attributes import AttributeSplitter
 
     if not zero_shot:
         return AttributeSplitter()
-    from iaa_lib.models.backbones import create_text_encoder
+    from iaa_lib.blocks.backbones import create_text_encoder
 
     minilm = create_text_encoder("minilm")
     return AttributeSplitter(encoder=lambda texts: minilm.encode(list(texts), batch_size=128))
@@ -401,8 +401,8 @@ def experts_stage(cfg, embeddings: torch.Tensor, captions: pd.DataFrame, run_dir
                   schedule: ExpertSchedule, vlap_key: str):
     """Tokenizer (compact BPE fitted on the captions, or GPT-2's for loaded weights), experts trained on the
     captions (checkpointed). Returns (experts, tokenizer, history)."""
-    from iaa_lib.critique_tokenizer import LocalGPT2Tokenizer
-    from iaa_lib.models.cgiaa import build_experts
+    from iaa_lib.cgiaa.tokenizer import LocalGPT2Tokenizer
+    from iaa_lib.cgiaa.model import build_experts
 
     if cfg.gpt2_path is None:
         tokenizer = ClipBPETokenizer.fit(captions["sentence"])
@@ -451,7 +451,7 @@ def map_stage(name: str, visual: torch.Tensor | None, critiques: torch.Tensor | 
     from torch.utils.data import DataLoader
 
     from iaa_lib.losses import EMDLoss
-    from iaa_lib.models.cgiaa import MAPHead
+    from iaa_lib.cgiaa.model import MAPHead
     from iaa_lib.training import FitConfig, evaluate, fit_or_load
 
     n = len(catalogue)
@@ -491,7 +491,7 @@ class Stages:
 def load_stages(cfg, catalogue: pd.DataFrame, run_dir: str | os.PathLike, vlap_schedule: VLAPSchedule,
                 train_image_tower: bool, expert_schedule: ExpertSchedule, zero_shot: bool) -> Stages:
     """Run (or load, when notebooks 1-2 already did) VLAP, the experts and the critique cache."""
-    from iaa_lib.attributes import ATTRIBUTES
+    from iaa_lib.cgiaa.attributes import ATTRIBUTES
 
     clip, features, vlap_history = vlap_stage(cfg, catalogue, run_dir, vlap_schedule, train_image_tower)
     embeddings = image_embeddings(clip, features)
@@ -511,7 +511,7 @@ def book_stages(config: str, run_dir: str | os.PathLike, vlap_schedule: VLAPSche
     """The book notebooks' stages 1-2 from their parameters: (book_catalogue, load_stages result).
 
     Same parameters as notebooks 1-2 give the same checkpoints and critique cache, so these are loaded, not trained."""
-    from iaa_lib.models.cgiaa import get_config
+    from iaa_lib.cgiaa.model import get_config
 
     overrides = {} if map_hidden is None else {"map_hidden": map_hidden}
     cfg = get_config(config, image_size=image_size, gpt2_path=gpt2_path, **overrides)

@@ -63,37 +63,37 @@ class BenchSpec:
 
 # ------------------------------------------------------------------------------------------------ model specs
 def _build_nima(config: str) -> nn.Module:
-    from iaa_lib.models.nima import NIMA
+    from iaa_lib.nima.model import NIMA
 
     return NIMA(config=config, weights=None)
 
 
 def _build_eat(config: str) -> nn.Module:
-    from iaa_lib.models.eat import EAT
+    from iaa_lib.eat.model import EAT
 
     return EAT(config=config)
 
 
 def _build_milnet(config: str) -> nn.Module:
-    from iaa_lib.models.milnet import MILNet
+    from iaa_lib.milnet.model import MILNet
 
     return MILNet(config=config)
 
 
 def _build_ssmr(config: str) -> nn.Module:
-    from iaa_lib.models.ssmr import SSMR
+    from iaa_lib.ssmr.model import SSMR
 
     return SSMR(config=config, min_score=1.0, max_score=10.0)
 
 
 def _build_cdcm(config: str) -> nn.Module:
-    from iaa_lib.models.cdcm import CDCMNet
+    from iaa_lib.cdcm.model import CDCMNet
 
     return CDCMNet(config=config)
 
 
 def _build_cgiaa(config: str) -> nn.Module:
-    from iaa_lib.models.cgiaa import create_cgiaa
+    from iaa_lib.cgiaa.model import create_cgiaa
 
     return create_cgiaa(config, image_weights=None)
 
@@ -291,7 +291,7 @@ def process_peak_rss_mib() -> float:
 
 def device_name(device: torch.device) -> str:
     """GPU name, or the CPU model name with the number of logical cores."""
-    from iaa_lib.provenance import cpu_name
+    from iaa_lib.book.provenance import cpu_name
 
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
@@ -346,7 +346,7 @@ def measure(job: Job) -> list[dict[str, Any]]:
 def measure_in_subprocess(job: Job, threads: int | None) -> list[dict[str, Any]]:
     """`measure(job)` in a fresh Python process, so its peak RSS belongs to this job alone."""
     payload = json.dumps({"job": job.__dict__, "threads": threads})
-    result = subprocess.run([sys.executable, "-m", "iaa_lib.bench", payload], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "iaa_lib.book.bench", payload], capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"benchmark of {job.model} ({', '.join(job.modes)}) failed in its subprocess:\n"
                            f"{result.stderr[-3000:]}")
@@ -449,7 +449,7 @@ def metrics_by_model(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
 
 def markdown_report(frame: pd.DataFrame, command: str) -> str:
     """Markdown: header (command, date, git revision, device, torch), the summary table and a note on memory."""
-    from iaa_lib.provenance import git_commit
+    from iaa_lib.book.provenance import git_commit
 
     devices = ", ".join(sorted(set(frame["device_name"])))
     header = (f"Command: `{command}`  \nDate: {date.today().isoformat()}; git {git_commit()}; device: {devices}; "

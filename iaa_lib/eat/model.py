@@ -7,7 +7,7 @@ Two named variants (the spec's last table):
   companions), the same mask, 10 raw outputs (no softmax), batch-pooled EMD (r=2).
 ``config="full"`` is EAT-base at 224 px (86,878,166 parameters with the 10-output head); ``config="smoke"`` is a
 3-stage, 64 px model for CPU training in the book. The official checkpoint layout loads with
-``load_official_checkpoint`` (re-exported from iaa_lib.models.dat).
+``load_official_checkpoint`` (re-exported from iaa_lib.eat.dat).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 from torch import nn
 
 from iaa_lib.losses import EMDLoss
-from iaa_lib.models.dat import DAT, DATConfig, load_official_checkpoint, make_dat_config, record_attention, set_offset_mask_progress
+from iaa_lib.eat.dat import DAT, DATConfig, load_official_checkpoint, make_dat_config, record_attention, set_offset_mask_progress
 
 __all__ = ["EAT", "EAT_CONFIGS", "EAT_VARIANTS", "eat_loss", "load_official_checkpoint", "record_attention", "set_offset_mask_progress"]
 

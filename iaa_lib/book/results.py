@@ -9,9 +9,9 @@ from typing import Any
 
 import pandas as pd
 
-from iaa_lib.notebook import PROVENANCE_KEY, notebook_parameters, read_notebook
+from iaa_lib.book.runner import PROVENANCE_KEY, notebook_parameters, read_notebook
 from iaa_lib.paths import REPO_ROOT, resolve
-from iaa_lib.provenance import notebook_command
+from iaa_lib.book.provenance import notebook_command
 
 PROVENANCE_FIELDS = ("command", "commit", "hardware", "seed", "finished_utc")
 CITED = re.compile(r"srcc|plcc|krcc|acc|emd|img_per_s|params|gflops|peak_mem")

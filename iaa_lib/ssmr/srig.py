@@ -1,6 +1,6 @@
 """SRIG, SSMR's Similar Reference Index Generation: semantic + style features and one fused, train-only ranking.
 
-Built on `iaa_lib.retrieval` (feature cache, `TopKIndex`, leak guard); this module adds the style features,
+Built on `iaa_lib.blocks.retrieval` (feature cache, `TopKIndex`, leak guard); this module adds the style features,
 the fusion rule and the (B, N, N) edge priors for the graph.
 
 Fusion [design; the paper states none]: d = α·ẑ(d_sem) + (1 − α)·ẑ(d_style), where ẑ(d) = (d − μ) / σ
@@ -22,9 +22,9 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from iaa_lib.models.graph import similarity_prior
-from iaa_lib.retrieval import FeatureStore, ReferenceGraphDataset, SearchResult, TopKIndex, extract_features
-from iaa_lib.style import DEFAULT_STYLE_LAYERS, StyleEncoder
+from iaa_lib.blocks.graph import similarity_prior
+from iaa_lib.blocks.retrieval import FeatureStore, ReferenceGraphDataset, SearchResult, TopKIndex, extract_features
+from iaa_lib.ssmr.style import DEFAULT_STYLE_LAYERS, StyleEncoder
 
 DEFAULT_ALPHA = 0.5
 
@@ -252,7 +252,7 @@ def load_shipped_index(
     Raises ReferenceLeakError if a reference is not a training id, is held out, or is its own query, and
     ValueError if `queries` are given and some have no line (the train file must cover all 50,737 ids).
     """
-    from iaa_lib.retrieval import assert_references_train_only, load_references
+    from iaa_lib.blocks.retrieval import assert_references_train_only, load_references
 
     mapping = load_references(path, strip_suffix=".jpg")
     assert_references_train_only(mapping, train_ids, held_out_ids)
@@ -290,7 +290,7 @@ class ReferenceSetup:
 
     def references(self, alpha: float = DEFAULT_ALPHA, k: int = 4, candidates: int = 256) -> dict[str, SearchResult]:
         """Top-k fused references of every split's images (train queries exclude themselves), leak-checked."""
-        from iaa_lib.retrieval import assert_references_train_only
+        from iaa_lib.blocks.retrieval import assert_references_train_only
 
         fused = self.fused_index(alpha, candidates)
         held_out = [i for name, ids in self.splits.items() if name != "train" for i in ids]
@@ -309,7 +309,7 @@ def build_reference_setup(
     metric: str = "l2",
 ) -> ReferenceSetup:
     """Train-only semantic and style indices (ReferenceLeakError if a val/test id is in the training list)."""
-    from iaa_lib.retrieval import build_index
+    from iaa_lib.blocks.retrieval import build_index
 
     if "train" not in splits:
         raise ValueError(f"splits need a 'train' entry (the only source of references), got {sorted(splits)}")

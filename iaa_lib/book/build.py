@@ -11,7 +11,7 @@ from typing import Any, Iterator
 
 import yaml
 
-from iaa_lib.notebook import run_notebook
+from iaa_lib.book.runner import run_notebook
 from iaa_lib.paths import REPO_ROOT
 
 

@@ -21,12 +21,12 @@ from torch.utils.data import DataLoader
 
 from iaa_lib.data.datasets import split_loaders
 from iaa_lib.data.labelled_sets import labelled_set
-from iaa_lib.eat_pipeline import EATData, EATRecipe, train_eat
+from iaa_lib.eat.pipeline import EATData, EATRecipe, train_eat
 from iaa_lib.data.labels import DIST_COLUMNS
 from iaa_lib.data.sample import load_dpc_comments, load_sample_comments
 from iaa_lib.data.splits import apply_split, assert_disjoint
 from iaa_lib.metrics import score_metrics
-from iaa_lib.models.milnet_pipeline import MILNetRecipe
+from iaa_lib.milnet.pipeline import MILNetRecipe
 from iaa_lib.paths import REPO_ROOT, resolve
 from iaa_lib.training import FitConfig, evaluate, fit_or_load
 
@@ -173,9 +173,9 @@ def _eat(data: ProtocolData, s: dict, out_dir: Path, seed: int) -> ModelRun:
 
 
 def _milnet(data: ProtocolData, s: dict, out_dir: Path, seed: int) -> ModelRun:
-    from iaa_lib.models.milnet import NODE_FEATURES, RETRIEVAL_FEATURES
-    from iaa_lib.models.milnet_pipeline import train_milnet
-    from iaa_lib.retrieval import prepare_reference_graph_data
+    from iaa_lib.milnet.model import NODE_FEATURES, RETRIEVAL_FEATURES
+    from iaa_lib.milnet.pipeline import train_milnet
+    from iaa_lib.blocks.retrieval import prepare_reference_graph_data
 
     recipe = replace(s["recipe"], seed=seed)
     graph = prepare_reference_graph_data(
@@ -189,7 +189,7 @@ def _milnet(data: ProtocolData, s: dict, out_dir: Path, seed: int) -> ModelRun:
 
 
 def _ssmr(data: ProtocolData, s: dict, out_dir: Path, seed: int) -> ModelRun:
-    from iaa_lib.ssmr_pipeline import FeatureSource, train_ssmr
+    from iaa_lib.ssmr.pipeline import FeatureSource, train_ssmr
 
     features = FeatureSource(s["backbone"], s["weights"], s["style_backbone"], s["weights"])
     setup = features.setup(data.frame, data.splits, s["image_size"], out_dir.parent / "features")
@@ -200,7 +200,7 @@ def _ssmr(data: ProtocolData, s: dict, out_dir: Path, seed: int) -> ModelRun:
 
 
 def _cdcm(data: ProtocolData, s: dict, out_dir: Path, seed: int) -> ModelRun:
-    from iaa_lib.models.cdcm_data import fit_cdcm, frame_inputs, nearest_training_sentences, split_datasets
+    from iaa_lib.cdcm.data import fit_cdcm, frame_inputs, nearest_training_sentences, split_datasets
 
     comments = {str(i): list(c) for i, c in zip(data.frame["image_id"], data.frame["comments"])}
     inputs = frame_inputs(data.frame, None, comments, out_dir.parent / "features", s["profile"])
@@ -226,8 +226,8 @@ def cgiaa_catalogue(data: ProtocolData) -> pd.DataFrame:
 
 
 def _cgiaa(data: ProtocolData, s: dict, out_dir: Path, seed: int) -> ModelRun:
-    from iaa_lib.cgiaa_pipeline import ExpertSchedule, VLAPSchedule, load_stages, map_stage
-    from iaa_lib.models.cgiaa import get_config
+    from iaa_lib.cgiaa.pipeline import ExpertSchedule, VLAPSchedule, load_stages, map_stage
+    from iaa_lib.cgiaa.model import get_config
 
     if s["config"] == "full" and not s["gpt2_path"]:
         raise ValueError("CG-IAA's full profile needs GPT-2 weights in a local folder (Hugging Face layout): "
@@ -410,7 +410,7 @@ def eat_sampling_pixels(model: nn.Module, image, image_size: int, display_size: 
     """(P, 2) pixel (x, y) positions, on a display_size square, where EAT's last deformable block samples its keys
     for a PIL image (all offset groups)."""
     from iaa_lib.data.transforms import eval_transform
-    from iaa_lib.models.dat import normalised_to_pixels
+    from iaa_lib.eat.dat import normalised_to_pixels
 
     model.eval()
     positions = model(eval_transform(image_size)(image)[None])["positions"][-1][0]  # (groups, h, w, 2) as (y, x)

@@ -6,13 +6,13 @@ import importlib
 from torch import nn
 
 MODELS: dict[str, str] = {
-    "nima": "iaa_lib.models.nima:NIMA",
-    "dat": "iaa_lib.models.dat:DAT",
-    "eat": "iaa_lib.models.eat:EAT",
-    "milnet": "iaa_lib.models.milnet:milnet",
-    "ssmr": "iaa_lib.models.ssmr:SSMR",
-    "cdcm": "iaa_lib.models.cdcm:cdcm",
-    "cgiaa": "iaa_lib.models.cgiaa:create_cgiaa",
+    "nima": "iaa_lib.nima.model:NIMA",
+    "dat": "iaa_lib.eat.dat:DAT",
+    "eat": "iaa_lib.eat.model:EAT",
+    "milnet": "iaa_lib.milnet.model:milnet",
+    "ssmr": "iaa_lib.ssmr.model:SSMR",
+    "cdcm": "iaa_lib.cdcm.model:cdcm",
+    "cgiaa": "iaa_lib.cgiaa.model:create_cgiaa",
 }
 
 

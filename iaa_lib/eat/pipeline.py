@@ -20,7 +20,7 @@ from iaa_lib.data.datasets import split_loaders
 from iaa_lib.data.labelled_sets import AVA_VOTES_FILE, labelled_set
 from iaa_lib.data.labels import read_ava_votes
 from iaa_lib.data.splits import apply_split, random_split
-from iaa_lib.models.eat import EAT, eat_loss, load_official_checkpoint
+from iaa_lib.eat.model import EAT, eat_loss, load_official_checkpoint
 from iaa_lib.paths import resolve
 from iaa_lib.training import FitConfig, fit_or_load
 

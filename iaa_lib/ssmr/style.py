@@ -82,7 +82,7 @@ class StyleEncoder(nn.Module):
     """Frozen style encoder: images (B, 3, H, W), normalised like the backbone expects -> style vectors (B, D).
 
     `with_pooled=True` runs the whole backbone once and returns its pooled features followed by the style
-    vector, so semantic and style features cost one pass (split them with `iaa_lib.srig`).
+    vector, so semantic and style features cost one pass (split them with `iaa_lib.ssmr.srig`).
     """
 
     def __init__(

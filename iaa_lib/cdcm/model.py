@@ -51,7 +51,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     ),
 }
 
-# Which frozen encoders produce the inputs of each profile (used by the data side, iaa_lib.text / notebooks).
+# Which frozen encoders produce the inputs of each profile (used by the data side, iaa_lib.blocks.text / notebooks).
 ENCODERS: dict[str, dict[str, Any]] = {
     "full": dict(image="open_clip:ViT-B-32", image_weights="openai", text="open_clip:ViT-B-32",
                  text_weights="openai", image_size=224, max_sentences=50, min_sentences=5),
@@ -102,7 +102,7 @@ class ImageTokens(nn.Module):
 
 def create_image_tokens(name: str, weights: str | None) -> ImageTokens:
     """Frozen token encoder by backbone name, e.g. ("open_clip:ViT-B-32", "openai") or ("timm:tf_efficientnet_lite0", "imagenet")."""
-    from iaa_lib.models.backbones import create_backbone
+    from iaa_lib.blocks.backbones import create_backbone
 
     return ImageTokens(create_backbone(name, weights=weights))
 

@@ -1,6 +1,6 @@
 """The MILNet chapter's pipeline: data with cached features and train-only references, and the training recipe.
 
-``milnet_graph_data(dataset, config="smoke", ...) -> iaa_lib.retrieval.ReferenceGraphData``
+``milnet_graph_data(dataset, config="smoke", ...) -> iaa_lib.blocks.retrieval.ReferenceGraphData``
     ``dataset``:
 
     * ``"synthetic"``: ``make_synthetic(n_synthetic, <run_dir>/synthetic_<size>_<n>_<seed>)``, generated once
@@ -11,7 +11,7 @@
       (the official code has no validation split and hand-picks its checkpoint on test).
 
     Node and retrieval backbones default to ``NODE_FEATURES[config]`` / ``RETRIEVAL_FEATURES[config]``
-    (``iaa_lib.models.milnet``); features are cached under ``<run_dir>/features`` (content-hashed images
+    (``iaa_lib.milnet.model``); features are cached under ``<run_dir>/features`` (content-hashed images
     for the small sets, file size + mtime for full AVA). ``retrieval_input="normalised"`` (default) feeds the
     retrieval backbone its usual resized, normalised input; ``"as_published"`` feeds it the full-resolution
     image scaled to [0, 1] without ImageNet normalisation, as the official script does
@@ -40,9 +40,9 @@ from torchvision.transforms import v2
 from iaa_lib.data.labelled_sets import labelled_set
 from iaa_lib.data.splits import assert_disjoint
 from iaa_lib.losses import EMDLoss
-from iaa_lib.models.milnet import NODE_FEATURES, RETRIEVAL_FEATURES, MILNet, TracedAdaEMDLoss
+from iaa_lib.milnet.model import NODE_FEATURES, RETRIEVAL_FEATURES, MILNet, TracedAdaEMDLoss
 from iaa_lib.paths import resolve
-from iaa_lib.retrieval import ReferenceGraphData, prepare_reference_graph_data
+from iaa_lib.blocks.retrieval import ReferenceGraphData, prepare_reference_graph_data
 
 RETRIEVAL_INPUTS = ("normalised", "as_published")
 

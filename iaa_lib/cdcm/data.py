@@ -1,7 +1,7 @@
 """CDCM-Net inputs: frozen visual tokens and padded comment features per image, cached, as a torch Dataset.
 
 The image encoder and the text encoder are frozen, so both modalities are computed once and cached on disk
-(visual tokens through iaa_lib.retrieval.extract_features, sentences through iaa_lib.text.SentenceFeatureCache).
+(visual tokens through iaa_lib.blocks.retrieval.extract_features, sentences through iaa_lib.blocks.text.SentenceFeatureCache).
 """
 from __future__ import annotations
 
@@ -16,13 +16,13 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from iaa_lib.data.labels import DIST_COLUMNS
-from iaa_lib.models.cdcm import ImageTokens, create_image_tokens
+from iaa_lib.cdcm.model import ImageTokens, create_image_tokens
 
 SYNTHETIC_SPLIT_RATIOS = (0.7, 0.15, 0.15)
 
 
 class FlatTokens(nn.Module):
-    """ImageTokens with flattened output [B, N*C], so the pooled-feature cache of iaa_lib.retrieval stores them."""
+    """ImageTokens with flattened output [B, N*C], so the pooled-feature cache of iaa_lib.blocks.retrieval stores them."""
 
     def __init__(self, tokens: ImageTokens) -> None:
         super().__init__()
@@ -39,7 +39,7 @@ def visual_token_table(
 ) -> torch.Tensor:
     """Frozen-encoder tokens of every frame row: [n_images, N, C] float32, read from the disk cache when present."""
     from iaa_lib.data.transforms import eval_transform
-    from iaa_lib.retrieval import extract_features
+    from iaa_lib.blocks.retrieval import extract_features
 
     tokens = create_image_tokens(encoder_name, weights)
     backbone = tokens.backbone
@@ -151,9 +151,9 @@ def chapter_data(profile: str = "smoke", n_synthetic: int = 600, seed: int = 0,
 
 def text_cache(profile: str, cache_dir: str | os.PathLike):
     """SentenceFeatureCache of the profile's text encoder (smoke: MiniLM, full: CLIP ViT-B/32 text tower)."""
-    from iaa_lib.models.backbones import create_text_encoder
-    from iaa_lib.models.cdcm import ENCODERS
-    from iaa_lib.text import SentenceFeatureCache
+    from iaa_lib.blocks.backbones import create_text_encoder
+    from iaa_lib.cdcm.model import ENCODERS
+    from iaa_lib.blocks.text import SentenceFeatureCache
 
     spec = ENCODERS[profile]
     encoder = create_text_encoder(spec["text"], weights=spec["text_weights"])
@@ -163,8 +163,8 @@ def text_cache(profile: str, cache_dir: str | os.PathLike):
 def frame_inputs(frame: pd.DataFrame, image_dir, comments: Mapping[str, list[str]], cache_dir, profile: str,
                  variant: str = "textbook") -> dict:
     """Cached CDCM inputs of any label frame: dict(frame, tokens [n,N,C], comments [n,T,D], mask [n,T], sentences, cache)."""
-    from iaa_lib.models.cdcm import ENCODERS
-    from iaa_lib.text import comment_feature_rows
+    from iaa_lib.cdcm.model import ENCODERS
+    from iaa_lib.blocks.text import comment_feature_rows
 
     spec = ENCODERS[profile]
     tokens = visual_token_table(frame, image_dir, spec["image"], spec["image_weights"], spec["image_size"], cache_dir)
@@ -197,7 +197,7 @@ def fit_cdcm(datasets: Mapping[str, Dataset], out_dir: str | os.PathLike, profil
     aux_loss = L_rec + L_add + sum_m L_conf,m (weights 1), best epoch by validation SRCC. Returns (model, history)."""
     from torch.utils.data import DataLoader
 
-    from iaa_lib.models.cdcm import CDCMNet, cdcm_main_loss
+    from iaa_lib.cdcm.model import CDCMNet, cdcm_main_loss
     from iaa_lib.paths import resolve
     from iaa_lib.seed import seed_everything
     from iaa_lib.training.engine import FitConfig, fit_or_load

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from iaa_lib.models.backbones import create_backbone
+from iaa_lib.blocks.backbones import create_backbone
 
 CONFIGS: dict[str, dict] = {
     "smoke": {"backbone": "timm:tf_efficientnet_lite0", "weights": "imagenet", "dropout": 0.2},

@@ -7,7 +7,7 @@ from typing import Any, Protocol, Sequence
 import torch
 import torch.nn.functional as F
 
-from iaa_lib.models.gpt import GPT
+from iaa_lib.blocks.gpt import GPT
 
 
 class StepDecoder(Protocol):

@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from iaa_lib.models.decoding import DecodeResult, PrefixLMDecoder, beam_search, greedy_decode
-from iaa_lib.models.gpt import GPT, GPTConfig, load_gpt2
+from iaa_lib.blocks.decoding import DecodeResult, PrefixLMDecoder, beam_search, greedy_decode
+from iaa_lib.blocks.gpt import GPT, GPTConfig, load_gpt2
 
 ATTRIBUTES = ("colour_and_light", "composition", "depth_and_focus", "general")
 ATTRIBUTE_TITLES = {"colour_and_light": "Colour & light", "composition": "Composition",
@@ -138,11 +138,11 @@ class AestheticCLIP(nn.Module):
 
 def build_clip(cfg: CGIAAConfig) -> AestheticCLIP:
     """The VLAP model: `full` = open_clip weights by name (visual proj split off); `smoke` = EfficientNet + small text tower."""
-    from iaa_lib.models.backbones import create_backbone
+    from iaa_lib.blocks.backbones import create_backbone
 
     family, _, arch = cfg.image_tower.partition(":")
     if family == "open_clip":
-        from iaa_lib.models.backbones import open_clip_model
+        from iaa_lib.blocks.backbones import open_clip_model
 
         clip = open_clip_model(arch, cfg.image_weights)
         visual = clip.visual

@@ -18,7 +18,7 @@ import pandas as pd
 from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 
 from iaa_lib.data.images import load_rgb
-from iaa_lib.retrieval import ReferenceGraphData
+from iaa_lib.blocks.retrieval import ReferenceGraphData
 
 
 def _thumbnail(path: str | Path, size: int) -> np.ndarray:

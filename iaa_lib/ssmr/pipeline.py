@@ -17,14 +17,14 @@ from torch.utils.data import DataLoader
 from iaa_lib.data.baid import load_baid
 from iaa_lib.data.sample import sample_splits
 from iaa_lib.data.splits import random_split
-from iaa_lib.data.stylize import make_stylized, split_by_content
+from iaa_lib.ssmr.stylize import make_stylized, split_by_content
 from iaa_lib.data.synthetic import make_synthetic
 from iaa_lib.data.transforms import eval_transform
-from iaa_lib.models.backbones import create_backbone
-from iaa_lib.models.ssmr import SSMR, SSMRLoss
+from iaa_lib.blocks.backbones import create_backbone
+from iaa_lib.ssmr.model import SSMR, SSMRLoss
 from iaa_lib.paths import resolve
-from iaa_lib.retrieval import SearchResult, extract_features, random_references
-from iaa_lib.srig import (
+from iaa_lib.blocks.retrieval import SearchResult, extract_features, random_references
+from iaa_lib.ssmr.srig import (
     ReferenceSetup, SSMRGraphDataset, build_reference_setup, extract_semantic_and_style, extract_style,
 )
 from iaa_lib.training import FitConfig, fit_or_load

@@ -14,7 +14,7 @@ import jupytext
 import nbformat
 
 from iaa_lib.paths import resolve
-from iaa_lib.provenance import notebook_command, provenance
+from iaa_lib.book.provenance import notebook_command, provenance
 
 DEFAULT_CELL_TIMEOUT_S = 600
 PROVENANCE_KEY = "provenance"

@@ -17,7 +17,7 @@ Features (extracted once, cached on disk)
     ``extract_features(frame, image_dir=None, *, backbone_name, weights=None, transform=None,
     image_size=None, backbone=None, cache_dir, batch_size=32, device=None, fingerprint="stat",
     progress=False) -> FeatureStore``. ``frame`` is a label frame (``image_id``, optional ``path``).
-    The backbone is built with ``iaa_lib.models.backbones.create_backbone(backbone_name, weights)``
+    The backbone is built with ``iaa_lib.blocks.backbones.create_backbone(backbone_name, weights)``
     unless a module is given (then ``backbone_name``/``weights`` must describe it: they are part of the
     cache key), and only on a cache miss. ``transform`` defaults to
     ``eval_transform(image_size or backbone.input_size, backbone.mean, backbone.std)``. The backbone must
@@ -257,7 +257,7 @@ def extract_features(
     from iaa_lib.data.images import load_rgb
 
     if backbone is None:
-        from iaa_lib.models.backbones import create_backbone
+        from iaa_lib.blocks.backbones import create_backbone
 
         backbone = create_backbone(backbone_name, weights=weights)
     if transform is None:

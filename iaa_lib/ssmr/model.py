@@ -2,11 +2,11 @@
 
 Shi et al., "Semantic and style based multiple reference learning for artistic and general image aesthetic
 assessment", Neurocomputing 582 (2024); spec /work/shared/papers/ssmr.md. The graph parts are MILNet's
-(`iaa_lib.models.graph.GraphHead`); SSMR uses them as `GraphHead(1024, 1024, 5, 6, 1, pre_fc_relu=True)`
+(`iaa_lib.blocks.graph.GraphHead`); SSMR uses them as `GraphHead(1024, 1024, 5, 6, 1, pre_fc_relu=True)`
 on frozen Swin-V2 1024-d node features and regresses one min-max normalised score with SmoothL1.
 
 Inputs (batch keys): ``nodes`` (B, 1 + k, D) node features, query first then references by rank; ``prior``
-(B, 1 + k, 1 + k) edge prior (e.g. `iaa_lib.srig.fused_similarity_prior`), used when ``edge_prior="add"``.
+(B, 1 + k, 1 + k) edge prior (e.g. `iaa_lib.ssmr.srig.fused_similarity_prior`), used when ``edge_prior="add"``.
 Output: dict(pred=(B,) score on the dataset's scale, raw=(B,) network output o (normalised scale),
 affinities=(B, layers, N, N) every layer's aggregation matrix).
 
@@ -28,7 +28,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from iaa_lib.models.graph import GraphHead
+from iaa_lib.blocks.graph import GraphHead
 
 AS_PUBLISHED_SCORE_RANGE = (2.75695, 10.0)
 CONFIGS: dict[str, dict] = {
