@@ -13,7 +13,7 @@ from torch import nn
 
 from iaa_lib.book.cli import main
 from iaa_lib.training.evaluation import split_output
-from iaa_lib.book.bench import (COLUMNS, MODEL_SPECS, count_parameters, forward_flops, meta_flops_per_image,
+from iaa_lib.book.bench import (BENCHMARKED, COLUMNS, bench_spec, count_parameters, forward_flops, meta_flops_per_image,
                            resolve_device, run_benchmarks, save_results, time_steps, training_step)
 
 torch.set_num_threads(1)  # the 2 shared CPU cores
@@ -32,7 +32,7 @@ def test_conv_flops_by_hand():
 
 
 def test_meta_flops_match_a_real_forward_of_one_image():
-    spec = MODEL_SPECS["milnet"]
+    spec = bench_spec("milnet")
     model = spec.build("smoke")
     real = forward_flops(model, spec.make_inputs(model, 1, CPU))
     assert meta_flops_per_image(model, spec) == real > 0
@@ -48,19 +48,19 @@ def test_meta_flops_match_a_real_forward_of_one_image():
 ])
 def test_full_parameter_counts(name, expected):
     with torch.device("meta"):  # no memory, no initialisation cost
-        model = MODEL_SPECS[name].build("full")
+        model = bench_spec(name).build("full")
     assert count_parameters(model) == (expected, expected)
 
 
 def test_cgiaa_full_parameter_count():
-    model = MODEL_SPECS["cgiaa"].build("full")
+    model = bench_spec("cgiaa").build("full")
     map_head = (768 + 4 * 512) * 512 + 512 + 512 * 10 + 10
     assert count_parameters(model)[0] == 149_620_737 + map_head  # open_clip ViT-B-16 + MAP head
 
 
-@pytest.mark.parametrize("name", list(MODEL_SPECS))
+@pytest.mark.parametrize("name", list(BENCHMARKED))
 def test_example_inputs_give_predictions_and_a_training_step(name):
-    spec = MODEL_SPECS[name]
+    spec = bench_spec(name)
     torch.manual_seed(0)
     model = spec.build("smoke")
     inputs = spec.make_inputs(model, 2, CPU)
@@ -84,7 +84,7 @@ def test_tiny_benchmark_table(tmp_path):
     assert list(frame["mode"]) == ["infer", "train"] and set(frame["mem_kind"]) == {"cpu_rss"}
     assert all(math.isfinite(v) and v > 0 for v in frame["img_per_s"])
     assert (frame["peak_mem_mib"] >= frame["runtime_mem_mib"]).all()
-    assert frame["params"].iloc[0] == count_parameters(MODEL_SPECS["milnet"].build("smoke"))[0]
+    assert frame["params"].iloc[0] == count_parameters(bench_spec("milnet").build("smoke"))[0]
     assert frame["gflops_per_image"].iloc[0] > 0
     csv_path, md_path = save_results(frame, tmp_path / "bench.csv", "the command")
     assert list(pd.read_csv(csv_path).columns) == list(COLUMNS)
@@ -141,7 +141,7 @@ def test_cli_writes_csv_markdown_and_plot(tmp_path, capsys):
 def test_benchmark_notebook_records_every_model(notebook_metrics):
     m = notebook_metrics("notebooks/99_compare/02_benchmark.py")
     for key in ("models", "recorded_models"):
-        assert set(m[key]) == set(MODEL_SPECS)
+        assert set(m[key]) == set(BENCHMARKED)
         for entry in m[key].values():
             assert entry["params"] > 0 and entry["gflops_per_image"] > 0
             assert entry["infer_img_per_s"] > 0 and entry["train_img_per_s"] > 0

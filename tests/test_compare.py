@@ -9,9 +9,11 @@ from PIL import Image
 from scipy import stats
 
 from iaa_lib.book.compare import (
-    ProtocolData, bootstrap_metrics, cgiaa_catalogue, disagreement, eat_sampling_pixels, load_protocol, metric_values,
+    ProtocolData, bootstrap_metrics, disagreement, load_protocol, metric_values,
     paired_differences, paper_numbers, results_table, train_and_predict)
+from iaa_lib.cgiaa.spec import catalogue as cgiaa_catalogue
 from iaa_lib.data.labels import DIST_COLUMNS
+from iaa_lib.eat.spec import sampling_pixels as eat_sampling_pixels
 
 
 def truth_frame(n: int = 12, seed: int = 0) -> pd.DataFrame:

@@ -174,7 +174,10 @@ def test_graph_dataset_prior_is_fused_cosine():
     item = dataset[1]
     assert item["nodes"].shape == (5, 6) and item["prior"].shape == (5, 5)
     ids = [test[1], *train[:4]]
-    cos = lambda x: torch.nn.functional.normalize(x, dim=1) @ torch.nn.functional.normalize(x, dim=1).T
+    def cos(x):
+        unit = torch.nn.functional.normalize(x, dim=1)
+        return unit @ unit.T
+
     expected = 0.25 * cos(semantic.rows(ids)).clamp_min(0) + 0.75 * cos(style.rows(ids)).clamp_min(0)
     assert torch.allclose(item["prior"], expected, atol=1e-6)
     assert torch.allclose(fused_similarity_prior(semantic.rows(ids)[None], style.rows(ids)[None], 0.25)[0], expected, atol=1e-6)

@@ -44,5 +44,5 @@ def test_graph_notebook_records_learned_edges(notebook_metrics):
     m = notebook_metrics("notebooks/ssmr/04_graph.py")
     _finite(m)
     assert m["n_test_graphs"] == 75
-    assert all(0.0 < m[f"query_weight_on_refs_layer{l}"] < 1.0 for l in (1, 2))
+    assert all(0.0 < m[f"query_weight_on_refs_layer{layer}"] < 1.0 for layer in (1, 2))
     assert {"prior_weight_layer1", "prior_weight_layer2"} <= set(m)

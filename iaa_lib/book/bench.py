@@ -34,15 +34,15 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from iaa_lib.models import PAPERS, paper_spec
+from iaa_lib.spec import BenchSpec
 from iaa_lib.training.evaluation import split_output
 
 MODES = ("infer", "train")
 PRECISIONS = ("fp32", "bf16")
 ISOLATION = ("mode", "model")
 CONFIGS = ("full", "smoke")
-PAPER_IMAGE_SIZE = 224
-CDCM_VISUAL_TOKENS = {"full": 50, "smoke": 17}  # CLIP ViT-B/32: CLS + 7x7; smoke EfficientNet-Lite0 at 128 px: mean + 4x4
-CRITIQUE_TOKEN_IDS = 1000  # random critique ids below this bound are valid for every CLIP text vocabulary
+BENCHMARKED = PAPERS
 COLUMNS = (
     "model", "label", "config", "input", "mode", "device", "device_name", "precision", "compiled", "batch_size",
     "steps", "warmup", "threads", "params", "trainable_params", "params_m", "gflops_per_image", "img_per_s",
@@ -50,126 +50,20 @@ COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class BenchSpec:
-    """How to benchmark one registered model: build (config -> random-init model) and its example batch."""
-
-    label: str
-    input: str
-    note: str
-    build: Callable[[str], nn.Module]
-    make_inputs: Callable[[nn.Module, int, torch.device], dict[str, Tensor]]
+def bench_spec(model: str) -> BenchSpec:
+    """How to benchmark `model`: its paper spec's BenchSpec."""
+    return paper_spec(model).bench
 
 
-# ------------------------------------------------------------------------------------------------ model specs
-def _build_nima(config: str) -> nn.Module:
-    from iaa_lib.nima.model import NIMA
-
-    return NIMA(config=config, weights=None)
-
-
-def _build_eat(config: str) -> nn.Module:
-    from iaa_lib.eat.model import EAT
-
-    return EAT(config=config)
-
-
-def _build_milnet(config: str) -> nn.Module:
-    from iaa_lib.milnet.model import MILNet
-
-    return MILNet(config=config)
-
-
-def _build_ssmr(config: str) -> nn.Module:
-    from iaa_lib.ssmr.model import SSMR
-
-    return SSMR(config=config, min_score=1.0, max_score=10.0)
-
-
-def _build_cdcm(config: str) -> nn.Module:
-    from iaa_lib.cdcm.model import CDCMNet
-
-    return CDCMNet(config=config)
-
-
-def _build_cgiaa(config: str) -> nn.Module:
-    from iaa_lib.cgiaa.model import create_cgiaa
-
-    return create_cgiaa(config, image_weights=None)
-
-
-def _images(batch: int, size: int, device: torch.device) -> Tensor:
-    """Random normalised images (batch, 3, size, size)."""
-    return torch.randn(batch, 3, size, size, device=device)
-
-
-def _nima_inputs(model: nn.Module, batch: int, device: torch.device) -> dict[str, Tensor]:
-    return {"image": _images(batch, PAPER_IMAGE_SIZE, device)}
-
-
-def _eat_inputs(model: nn.Module, batch: int, device: torch.device) -> dict[str, Tensor]:
-    return {"image": _images(batch, model.cfg.img_size, device)}
-
-
-def _milnet_inputs(model: nn.Module, batch: int, device: torch.device) -> dict[str, Tensor]:
-    return {"nodes": torch.randn(batch, model.num_nodes, model.in_dim, device=device)}
-
-
-def _ssmr_inputs(model: nn.Module, batch: int, device: torch.device) -> dict[str, Tensor]:
-    nodes, dim = model.model_config["nodes"], model.model_config["in_dim"]
-    return {"nodes": torch.randn(batch, nodes, dim, device=device),
-            "prior": torch.rand(batch, nodes, nodes, device=device).softmax(dim=-1)}
-
-
-def _cdcm_inputs(model: nn.Module, batch: int, device: torch.device) -> dict[str, Tensor]:
-    tokens = CDCM_VISUAL_TOKENS[model.config]
-    return {"visual_tokens": torch.randn(batch, tokens, model.cfg["visual_dim"], device=device),
-            "comment_features": torch.randn(batch, tokens, model.cfg["text_dim"], device=device),
-            "comment_mask": torch.ones(batch, tokens, dtype=torch.bool, device=device),
-            "dist": torch.rand(batch, model.cfg["n_bins"], device=device).softmax(dim=-1)}
-
-
-def _cgiaa_inputs(model: nn.Module, batch: int, device: torch.device) -> dict[str, Tensor]:
-    shape = (batch, model.head.n_critiques, model.clip.context_length)
-    return {"image": _images(batch, model.clip.image_size, device),
-            "critique_tokens": torch.randint(1, CRITIQUE_TOKEN_IDS, shape, device=device)}
-
-
-MODEL_SPECS: dict[str, BenchSpec] = {
-    "nima": BenchSpec(
-        "NIMA (Inception-v3)", "image 3×224×224",
-        "timm inception_v3 + dropout + linear; NIMA's 224 px crops (Inception-v3's native size is 299 px)",
-        _build_nima, _nima_inputs),
-    "eat": BenchSpec(
-        "EAT-base", "image 3×224×224", "DAT-B with learned references and sign-agreement offset mask",
-        _build_eat, _eat_inputs),
-    "milnet": BenchSpec(
-        "MILNet (RsGCN head)", "node features 5×6144 (frozen extractor, precomputed)",
-        "graph head only: the MLSP feature extractor is frozen and its features are cached",
-        _build_milnet, _milnet_inputs),
-    "ssmr": BenchSpec(
-        "SSMR (MRGR head)", "node features 5×1024 + prior 5×5 (frozen Swin-V2, precomputed)",
-        "graph head only (textbook variant, edge prior added): the Swin-V2 extractor is frozen, features cached",
-        _build_ssmr, _ssmr_inputs),
-    "cdcm": BenchSpec(
-        "CDCM-Net", "CLIP ViT-B/32 tokens 50×512 (+ 50 comment rows ×512 in training; frozen CLIP, precomputed)",
-        "memory + CDMF transformer only: the CLIP encoders are frozen and their features cached",
-        _build_cdcm, _cdcm_inputs),
-    "cgiaa": BenchSpec(
-        "CG-IAA (MAP)", "image 3×224×224 + 4 critiques ×77 tokens",
-        "end to end: open_clip ViT-B/16 image and text towers + MAP head; critique generation (GPT-2 beam "
-        "search) is not included, the critiques are given as tokens",
-        _build_cgiaa, _cgiaa_inputs),
-}
 
 
 def check_models(models: Sequence[str]) -> list[str]:
-    """The requested model names, validated against MODEL_SPECS (ValueError listing the known ones)."""
+    """The requested model names, validated against BENCHMARKED (ValueError listing the known ones)."""
     models = list(models)
-    unknown = [m for m in models if m not in MODEL_SPECS]
+    unknown = [m for m in models if m not in BENCHMARKED]
     if unknown or not models:
         what = f"unknown model(s) {unknown}" if unknown else "no model given"
-        raise ValueError(f"{what}; benchmarked models: {', '.join(MODEL_SPECS)}")
+        raise ValueError(f"{what}; benchmarked models: {', '.join(BENCHMARKED)}")
     return models
 
 
@@ -317,7 +211,7 @@ class Job:
 def measure(job: Job) -> list[dict[str, Any]]:
     """Run `job` in this process: per mode img/s, median step ms and peak memory (MiB), plus size and FLOPs."""
     device = torch.device(job.device)
-    spec = MODEL_SPECS[job.model]
+    spec = bench_spec(job.model)
     runtime_mib = process_peak_rss_mib() if device.type == "cpu" else float("nan")
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -369,7 +263,7 @@ def _check_settings(batch_size: int, steps: int, warmup: int, modes: Sequence[st
             raise ValueError(f"{name} must be among {allowed}, got {list(values)}")
 
 
-def run_benchmarks(models: Sequence[str] = tuple(MODEL_SPECS), device: str = "cpu", batch_size: int = 4,
+def run_benchmarks(models: Sequence[str] = BENCHMARKED, device: str = "cpu", batch_size: int = 4,
                    steps: int = 3, warmup: int = 1, precisions: Sequence[str] | None = None,
                    compiled: Sequence[bool] | None = None, modes: Sequence[str] = MODES, threads: int | None = None,
                    config: str = "full", isolate: str = "mode") -> pd.DataFrame:
@@ -407,7 +301,7 @@ def run_benchmarks(models: Sequence[str] = tuple(MODEL_SPECS), device: str = "cp
 
 def _row(job: Job, result: dict[str, Any], device: torch.device, flops: float, earlier_mode: str | None) -> dict:
     """A result row in COLUMNS order; earlier_mode: the mode that ran before it in the same CPU process."""
-    spec = MODEL_SPECS[job.model]
+    spec = bench_spec(job.model)
     mem_kind = "cuda_allocated" if device.type == "cuda" else "cpu_rss"
     if earlier_mode is not None:
         mem_kind += f"_after_{earlier_mode}"

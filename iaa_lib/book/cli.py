@@ -33,15 +33,16 @@ def _existing_dir(path: str, what: str) -> Path:
 
 
 def model_factory(name: str):
-    """Model factory by registry name (iaa_lib.models.MODELS) or by import path "package.module:Factory"."""
+    """Model factory by registry name (iaa_lib.models.registered_models) or by import path "package.module:Factory"."""
     import importlib
 
-    from iaa_lib.models import MODELS
+    from iaa_lib.models import registered_models
 
-    spec = MODELS.get(name, name)
+    models = registered_models()
+    spec = models.get(name, name)
     module_name, _, attr = spec.partition(":")
     if not attr:
-        known = ", ".join(sorted(MODELS)) or "(none registered)"
+        known = ", ".join(sorted(models)) or "(none registered)"
         raise UsageError(f"unknown model {name!r}; registered models: {known}; or pass 'package.module:Factory'")
     try:
         return getattr(importlib.import_module(module_name), attr)
@@ -80,7 +81,7 @@ def add_predict_parser(subparsers) -> None:
     parser.add_argument("images", nargs="+", metavar="IMAGES_OR_DIR",
                         help="image files and/or folders (every .jpg/.jpeg/.png/.bmp/.webp/.tif image inside, not recursive)")
     parser.add_argument("--model", required=True,
-                        help="registered model name (see iaa_lib.models.MODELS, e.g. 'nima') or 'package.module:Factory'")
+                        help="registered model name (see iaa_lib.models.registered_models, e.g. 'nima') or 'package.module:Factory'")
     parser.add_argument("--weights", required=True, metavar="CKPT",
                         help="checkpoint written by training (best.pt / last.pt) or a state dict file of that model")
     parser.add_argument("--config", default=None,
@@ -319,10 +320,10 @@ def run_bench(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from iaa_lib.book.bench import MODEL_SPECS, plot_benchmark, run_benchmarks, save_results, summary_table
+    from iaa_lib.book.bench import BENCHMARKED, plot_benchmark, run_benchmarks, save_results, summary_table
     from iaa_lib.paths import resolve
 
-    models = args.models or list(MODEL_SPECS)
+    models = args.models or list(BENCHMARKED)
     compiled = {None: None, "off": (False,), "on": (True,), "both": (False, True)}[args.compile]
     try:
         frame = run_benchmarks(models, args.device, args.batch_size, args.steps, args.warmup, args.precisions,

@@ -9,46 +9,25 @@ images by how much the models disagree about them.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
-from iaa_lib.data.datasets import split_loaders
 from iaa_lib.data.labelled_sets import labelled_set
-from iaa_lib.eat.pipeline import EATData, EATRecipe, train_eat
 from iaa_lib.data.labels import DIST_COLUMNS
 from iaa_lib.data.sample import load_dpc_comments, load_sample_comments
 from iaa_lib.data.splits import apply_split, assert_disjoint
 from iaa_lib.metrics import score_metrics
-from iaa_lib.milnet.pipeline import MILNetRecipe
+from iaa_lib.models import PAPERS, paper_spec, paper_specs
 from iaa_lib.paths import REPO_ROOT, resolve
-from iaa_lib.training import FitConfig, evaluate, fit_or_load
 
-MODEL_TITLES = {
-    "nima": "NIMA baseline",
-    "eat": "EAT",
-    "milnet": "MILNet",
-    "ssmr": "SSMR",
-    "cdcm": "CDCM-Net",
-    "cgiaa": "CG-IAA",
-}
 PROFILES = ("smoke", "full")
 METRICS = ("srcc", "plcc", "krcc", "acc", "emd1", "emd2")
 SOTA_FILE = REPO_ROOT / "book" / "results" / "sota.csv"
-# sota.csv rows that report a paper's own method (or the baseline it re-implements).
-PAPER_METHODS = {
-    "nima": ["NIMA (Inception-v2)", "NIMA retrained (IRv2)"],
-    "eat": ["EAT"],
-    "cgiaa": ["CG-IAA critiques (text only)"],
-}
-
-
 @dataclass
 class ProtocolData:
     """The shared data: one label frame (image_id, path, mos, dist_1..10, comments), one split, one name."""
@@ -105,164 +84,33 @@ class ModelRun:
         return float(epochs[0]["train_loss"]), float(epochs[-1]["train_loss"])
 
 
-# ------------------------------------------------------------------------------------------ recipes
-# Each model's chapter recipe (NIMA: the baseline notebook's), CPU smoke and paper-scale "full".
-SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
-    "nima": {
-        "smoke": dict(config="smoke", image_size=128, epochs=6, batch_size=16, lr=3e-3, backbone_lr=3e-4),
-        "full": dict(config="full", image_size=224, epochs=20, batch_size=64, lr=3e-4, backbone_lr=3e-5),
-    },
-    "eat": {"smoke": dict(recipe=EATRecipe()), "full": dict(recipe=EATRecipe.paper())},
-    "milnet": {  # node features at image_size px (None: the backbone's own input size)
-        "smoke": dict(recipe=MILNetRecipe(epochs=20), image_size=96),
-        "full": dict(recipe=MILNetRecipe.paper(), image_size=None),
-    },
-    "ssmr": {
-        "smoke": dict(config="smoke", backbone="timm:tf_efficientnet_lite0", weights="imagenet", style_backbone="",
-                      image_size=96, epochs=15, batch_size=32, lr=1e-3, step_epochs=10),
-        "full": dict(config="full", backbone="timm:swinv2_base_window8_256", weights="imagenet",
-                     style_backbone="timm:tf_efficientnet_lite0", image_size=256, epochs=20, batch_size=128,
-                     lr=3e-5, step_epochs=3),
-    },
-    "cdcm": {
-        "smoke": dict(profile="smoke", epochs=8, batch_size=32, lr=1e-3),
-        "full": dict(profile="full", epochs=20, batch_size=32, lr=1e-4),
-    },
-    "cgiaa": {
-        "smoke": dict(config="smoke", image_size=96, vlap=dict(steps=150, batch_size=64, lr=2e-3, halve_every=50),
-                      experts=dict(steps=300, batch_size=64, lr=3e-3, warmup=20), train_image_tower=False,
-                      map=dict(epochs=40, lr=1e-3, batch_size=32, hidden=128), gpt2_path=None),
-        "full": dict(config="full", image_size=224, vlap=dict(epochs=20, batch_size=64, lr=6e-5),
-                     experts=dict(steps=235_000, batch_size=40, lr=2e-5, warmup=5000), train_image_tower=True,
-                     map=dict(epochs=20, lr=1e-4, batch_size=64, hidden=512), gpt2_path=None),
-    },
-}
-
-
 def _check_profile(profile: str) -> None:
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
 
 
-def _evaluated(name: str, model: nn.Module, history: dict, test_loader: DataLoader, explain: dict | None = None) -> ModelRun:
-    _, predictions = evaluate(model, test_loader, return_predictions=True)
-    return ModelRun(name, model, history, predictions, explain or {})
-
-
-def _nima(data: ProtocolData, s: dict, out_dir: Path, seed: int) -> ModelRun:
-    from iaa_lib.losses import EMDLoss
-    from iaa_lib.models import create_model
-
-    torch.manual_seed(seed)
-    model = create_model("nima", config=s["config"])
-    loaders = split_loaders(data.parts(), None, s["image_size"], model.mean, model.std, s["batch_size"], seed=seed,
-                            cache_images=data.dataset != "ava")
-    cfg = FitConfig(epochs=s["epochs"], lr=s["lr"], backbone_lr=s["backbone_lr"], weight_decay=1e-4,
-                    warmup_epochs=0.5, seed=seed, out_dir=str(out_dir), progress=False)
-    model, history = fit_or_load(model, EMDLoss(r=2), loaders["train"], loaders["val"], cfg)
-    return _evaluated("nima", model, history, loaders["test"])
-
-
-def _eat(data: ProtocolData, s: dict, out_dir: Path, seed: int) -> ModelRun:
-    recipe = replace(s["recipe"], seed=seed)
-    parts = data.parts()
-    loaders = split_loaders(parts, None, recipe.image_size, batch_size=recipe.batch_size,
-                            eval_batch_size=recipe.batch_size, cache_images=data.dataset != "ava", seed=seed)
-    model, history = train_eat(EATData(parts, None, loaders), recipe, "eat_textbook", out_dir)
-    return _evaluated("eat", model, history, loaders["test"], {"transform_size": recipe.image_size})
-
-
-def _milnet(data: ProtocolData, s: dict, out_dir: Path, seed: int) -> ModelRun:
-    from iaa_lib.milnet.model import NODE_FEATURES, RETRIEVAL_FEATURES
-    from iaa_lib.milnet.pipeline import train_milnet
-    from iaa_lib.blocks.retrieval import prepare_reference_graph_data
-
-    recipe = replace(s["recipe"], seed=seed)
-    graph = prepare_reference_graph_data(
-        data.frame, None, data.splits, node_backbone=NODE_FEATURES[recipe.config],
-        retrieval_backbone=RETRIEVAL_FEATURES[recipe.config], cache_dir=out_dir.parent / "features",
-        k=recipe.num_references, image_size=s["image_size"], fingerprint="stat" if data.dataset == "ava" else "bytes")
-    trained = train_milnet(graph, recipe, out_dir, data.dataset)
-    test = trained.loaders["test"].dataset
-    references = {row[0]: list(row[1:]) for row in test.node_ids}
-    return _evaluated("milnet", trained.model, trained.history, trained.loaders["test"], {"references": references})
-
-
-def _ssmr(data: ProtocolData, s: dict, out_dir: Path, seed: int) -> ModelRun:
-    from iaa_lib.ssmr.pipeline import FeatureSource, train_ssmr
-
-    features = FeatureSource(s["backbone"], s["weights"], s["style_backbone"], s["weights"])
-    setup = features.setup(data.frame, data.splits, s["image_size"], out_dir.parent / "features")
-    run = train_ssmr(setup, out_dir, config=s["config"], epochs=s["epochs"], lr=s["lr"], batch_size=s["batch_size"],
-                     schedule="step", step_epochs=s["step_epochs"], seed=seed)
-    test_loader = DataLoader(run.datasets["test"], batch_size=256)
-    return _evaluated("ssmr", run.model, run.history, test_loader, {"references": run.references["test"].as_dict()})
-
-
-def _cdcm(data: ProtocolData, s: dict, out_dir: Path, seed: int) -> ModelRun:
-    from iaa_lib.cdcm.data import fit_cdcm, frame_inputs, nearest_training_sentences, split_datasets
-
-    comments = {str(i): list(c) for i, c in zip(data.frame["image_id"], data.frame["comments"])}
-    inputs = frame_inputs(data.frame, None, comments, out_dir.parent / "features", s["profile"])
-    datasets = split_datasets(inputs, data.splits, blank_comments=("test",))  # test images are scored without comments
-    model, history = fit_cdcm(datasets, out_dir, profile=s["profile"], epochs=s["epochs"], lr=s["lr"],
-                              batch_size=s["batch_size"], seed=seed)
-    recalled = nearest_training_sentences(model, inputs, data.splits["train"], data.splits["test"])
-    return _evaluated("cdcm", model, history, DataLoader(datasets["test"], batch_size=256), {"recalled": recalled})
-
-
-def cgiaa_catalogue(data: ProtocolData) -> pd.DataFrame:
-    """The protocol frame in CG-IAA's catalogue layout (row position = image index; source, split, comment_attributes)."""
-    from iaa_lib.data.synthetic import COMMENT_ATTRIBUTES
-
-    split_of = {i: name for name, ids in data.splits.items() for i in ids}
-    synthetic = data.dataset == "synthetic"
-    frame = data.frame.assign(
-        image_id=data.frame["image_id"].astype(str),
-        source="synthetic" if synthetic else "ava_sample",
-        comment_attributes=[list(COMMENT_ATTRIBUTES) if synthetic else [] for _ in range(len(data.frame))])
-    frame["split"] = frame["image_id"].map(split_of)
-    return frame[frame["split"].notna()].reset_index(drop=True)
-
-
-def _cgiaa(data: ProtocolData, s: dict, out_dir: Path, seed: int) -> ModelRun:
-    from iaa_lib.cgiaa.pipeline import ExpertSchedule, VLAPSchedule, load_stages, map_stage
-    from iaa_lib.cgiaa.model import get_config
-
-    if s["config"] == "full" and not s["gpt2_path"]:
-        raise ValueError("CG-IAA's full profile needs GPT-2 weights in a local folder (Hugging Face layout): "
-                         "pass overrides={'cgiaa': {'gpt2_path': '/path/to/gpt2'}} (notebook: -p cgiaa_gpt2_path ...)")
-    catalogue = cgiaa_catalogue(data)
-    cfg = get_config(s["config"], image_size=s["image_size"], map_hidden=s["map"]["hidden"], gpt2_path=s["gpt2_path"])
-    stages = load_stages(cfg, catalogue, out_dir, VLAPSchedule(**s["vlap"], seed=seed), s["train_image_tower"],
-                         ExpertSchedule(**s["experts"], seed=seed), zero_shot=s["config"] == "full")
-    rows = {name: list(catalogue.index[catalogue["split"] == name]) for name in ("train", "val", "test")}
-    head, history, _, predictions = map_stage("image_generated_critiques", stages.features, stages.generated, catalogue,
-                                              rows, out_dir, seed=seed, **s["map"])
-    critiques = {catalogue["image_id"].iloc[r]: stages.critique_texts[r] for r in rows["test"]}
-    return ModelRun("cgiaa", head, history, predictions, {"critiques": critiques})
-
-
-RUNNERS: dict[str, Callable[[ProtocolData, dict, Path, int], ModelRun]] = {
-    "nima": _nima, "eat": _eat, "milnet": _milnet, "ssmr": _ssmr, "cdcm": _cdcm, "cgiaa": _cgiaa,
-}
+def model_titles() -> dict[str, str]:
+    """Registry name -> the title the book shows, for every compared model (from the papers' specs)."""
+    return {name: spec.title for name, spec in paper_specs().items()}
 
 
 def train_and_predict(name: str, data: ProtocolData, profile: str = "smoke",
                       run_dir: str | os.PathLike = "runs/99_compare", seed: int = 0,
                       overrides: dict[str, Any] | None = None) -> ModelRun:
     """Train (or load the finished run of) model `name` on the protocol's train split with its chapter's recipe
-    (SETTINGS[name][profile], updated by `overrides`), select on val, and predict the test split.
+    (its spec's compare_settings[profile], updated by `overrides`), select on val, and predict the test split.
     Checkpoints: <run_dir>/<dataset>/<name>."""
     _check_profile(profile)
-    if name not in RUNNERS:
-        raise KeyError(f"unknown model {name!r}; compared models: {', '.join(RUNNERS)}")
-    settings = SETTINGS[name][profile]
+    if name not in PAPERS:
+        raise KeyError(f"unknown model {name!r}; compared models: {', '.join(PAPERS)}")
+    spec = paper_spec(name)
+    settings = spec.compare_settings[profile]
     unknown = sorted(set(overrides or {}) - set(settings))
     if unknown:
         raise KeyError(f"unknown {name} setting(s) {unknown}; known: {sorted(settings)}")
     out_dir = resolve(run_dir) / data.dataset / name
-    run = RUNNERS[name](data, {**settings, **(overrides or {})}, out_dir, seed)
+    model, history, predictions, explain = spec.compare(data, {**settings, **(overrides or {})}, out_dir, seed)
+    run = ModelRun(name, model, history, predictions, explain)
     test_ids = set(data.splits["test"])
     predicted = set(run.predictions["image_id"].astype(str))
     if predicted != test_ids:
@@ -368,19 +216,19 @@ def paired_differences(boot: Bootstrap, baseline: str = "nima", metric: str = "s
     return pd.DataFrame(rows).T
 
 
-def paper_numbers(models: list[str] | tuple[str, ...] = tuple(MODEL_TITLES)) -> pd.DataFrame:
+def paper_numbers(models: list[str] | tuple[str, ...] = PAPERS) -> pd.DataFrame:
     """The papers' own numbers from book/results/sota.csv (with split and verification status), one row per
     published result; models without a verified published number get a row saying so."""
     table = pd.read_csv(SOTA_FILE)
     rows = []
     for model in models:
-        methods = PAPER_METHODS.get(model, [])
-        found = table[table["method"].isin(methods)]
+        spec = paper_spec(model)
+        found = table[table["method"].isin(spec.sota_methods)]
         if found.empty:
-            rows.append({"model": MODEL_TITLES[model], "method": "-", "dataset": "-", "split": "-", "srcc": np.nan,
+            rows.append({"model": spec.title, "method": "-", "dataset": "-", "split": "-", "srcc": np.nan,
                          "plcc": np.nan, "acc": np.nan, "status": "no verified number (see the chapter's spec)"})
         for _, row in found.iterrows():
-            rows.append({"model": MODEL_TITLES[model], "method": row["method"], "dataset": row["dataset"],
+            rows.append({"model": spec.title, "method": row["method"], "dataset": row["dataset"],
                          "split": row["split"], "srcc": row["srcc"], "plcc": row["plcc"], "acc": row["acc"],
                          "status": row["status"]})
     return pd.DataFrame(rows)
@@ -403,16 +251,3 @@ def disagreement(predictions: dict[str, pd.DataFrame], truth: pd.DataFrame) -> p
     errors = percentiles.sub(table["mos_pct"], axis=0).abs()
     table["most_wrong"] = errors.idxmax(axis=1).str.removesuffix("_pct")
     return table.sort_values("spread", ascending=False).reset_index(drop=True)
-
-
-@torch.no_grad()
-def eat_sampling_pixels(model: nn.Module, image, image_size: int, display_size: int) -> np.ndarray:
-    """(P, 2) pixel (x, y) positions, on a display_size square, where EAT's last deformable block samples its keys
-    for a PIL image (all offset groups)."""
-    from iaa_lib.data.transforms import eval_transform
-    from iaa_lib.eat.dat import normalised_to_pixels
-
-    model.eval()
-    positions = model(eval_transform(image_size)(image)[None])["positions"][-1][0]  # (groups, h, w, 2) as (y, x)
-    pixels = normalised_to_pixels(positions, positions.shape[1], display_size).reshape(-1, 2)
-    return pixels.flip(-1).numpy()

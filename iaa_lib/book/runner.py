@@ -13,8 +13,9 @@ from typing import Any
 import jupytext
 import nbformat
 
-from iaa_lib.paths import resolve
 from iaa_lib.book.provenance import notebook_command, provenance
+from iaa_lib.paths import resolve
+from iaa_lib.profiles import PINNED_KEY, PROFILE_NAMES
 
 DEFAULT_CELL_TIMEOUT_S = 600
 PROVENANCE_KEY = "provenance"
@@ -77,6 +78,8 @@ def check_parameters(defaults: dict[str, Any], passed: dict[str, Any]) -> None:
         elif not _type_ok(defaults[name], value):
             problems.append(f"parameter {name!r} must be {type(defaults[name]).__name__} "
                             f"(default {defaults[name]!r}), got {type(value).__name__} {value!r}")
+    if "profile" in passed and "profile" in defaults and passed["profile"] not in PROFILE_NAMES:
+        problems.append(f"unknown profile {passed['profile']!r} (known: {', '.join(PROFILE_NAMES)})")
     if problems:
         known = ", ".join(f"{k}={v!r}" for k, v in defaults.items())
         raise NotebookParameterError("; ".join(problems) + f". Known parameters: {known}")
@@ -117,7 +120,8 @@ def run_notebook(path: str | os.PathLike, output: str | os.PathLike | None = Non
         staged = Path(tmp) / (source.stem + ".ipynb")
         nb.metadata.setdefault("kernelspec", {"name": kernel, "display_name": "Python 3", "language": "python"})
         nbformat.write(nb, staged)
-        papermill.execute_notebook(str(staged), str(output), parameters=parameters, kernel_name=kernel, language="python",
+        injected = {**parameters, PINNED_KEY: sorted(parameters)}
+        papermill.execute_notebook(str(staged), str(output), parameters=injected, kernel_name=kernel, language="python",
                                    cwd=str(source.parent), execution_timeout=cell_timeout_s,
                                    progress_bar=False, log_output=False)
     seconds = time.perf_counter() - start

@@ -17,7 +17,7 @@
 # > The NIMA baseline and the five papers' models trained on the same split, scored by the same metrics, each
 # > number printed with its bootstrap confidence interval.
 #
-# **What is compared.** Every model is trained with its own chapter's recipe (`iaa_lib.book.compare.SETTINGS`) on
+# **What is compared.** Every model is trained with its own chapter's recipe (each paper's `compare_settings` in `iaa_lib/<paper>/spec.py`) on
 # the same training images, selects its checkpoint on the same validation images and predicts the same test
 # images. The metrics are the book's (see the conventions page): SRCC, PLCC, KRCC, binary accuracy (`mos > 5`),
 # and EMD with $r = 1$ and $r = 2$ for the models that predict a vote distribution. The 95 % intervals come
@@ -65,10 +65,12 @@ import pandas as pd
 import torch
 
 from iaa_lib.book.compare import (
-    METRICS, MODEL_TITLES, bootstrap_metrics, load_protocol, paired_differences, paper_numbers, results_table,
+    METRICS, bootstrap_metrics, load_protocol, model_titles, paired_differences, paper_numbers, results_table,
     train_and_predict)
 from iaa_lib.book.runner import record_metrics
 from iaa_lib.seed import seed_everything
+
+TITLES = model_titles()
 
 seed_everything(seed)
 if threads:
@@ -103,7 +105,7 @@ fig, axes = plt.subplots(1, len(runs), figsize=(5.5 * len(runs), 3.4), squeeze=F
 for ax, (name, model_runs) in zip(axes[0], runs.items()):
     for m, run in model_runs.items():
         losses = np.array([e["train_loss"] for e in run.history["epochs"]])
-        ax.plot(np.arange(1, len(losses) + 1), losses / losses[0], label=MODEL_TITLES[m])
+        ax.plot(np.arange(1, len(losses) + 1), losses / losses[0], label=TITLES[m])
     ax.set(title=datasets[name].describe(), xlabel="epoch", ylabel="train loss / first-epoch loss")
 axes[0][0].legend(fontsize=8)
 plt.tight_layout()
@@ -128,7 +130,7 @@ tables = {name: results_table(boot) for name, boot in boots.items()}
 
 def with_intervals(table: pd.DataFrame) -> pd.DataFrame:
     """Metric columns as "value [low, high]" strings, rows titled by model."""
-    shown = pd.DataFrame(index=[MODEL_TITLES[m] for m in table.index])
+    shown = pd.DataFrame(index=[TITLES[m] for m in table.index])
     for metric in METRICS:
         shown[metric] = [f"{v:.3f} [{lo:.2f}, {hi:.2f}]" if np.isfinite(v) else "–"
                          for v, lo, hi in table[[metric, f"{metric}_low", f"{metric}_high"]].to_numpy(float)]
@@ -147,7 +149,7 @@ for ax, (name, table) in zip(axes[0], tables.items()):
     ax.errorbar(table["srcc"], y, xerr=[table["srcc"] - table["srcc_low"], table["srcc_high"] - table["srcc"]],
                 fmt="o", capsize=3)
     ax.axvline(0, color="grey", linewidth=0.8, linestyle="--")
-    ax.set(yticks=y, yticklabels=[MODEL_TITLES[m] for m in table.index], xlabel="test SRCC (95 % bootstrap CI)",
+    ax.set(yticks=y, yticklabels=[TITLES[m] for m in table.index], xlabel="test SRCC (95 % bootstrap CI)",
            title=datasets[name].describe())
 plt.tight_layout()
 plt.show()

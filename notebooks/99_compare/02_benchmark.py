@@ -18,7 +18,7 @@
 # > paper configuration, measured on this machine.
 #
 # **What is measured.** For NIMA (Inception-v3), EAT-base, MILNet, SSMR, CDCM-Net and CG-IAA at their `full`
-# configuration (`iaa_lib.book.bench.MODEL_SPECS`), with random weights (speed does not depend on the weights):
+# configuration (each paper's `bench` in `iaa_lib/<paper>/spec.py`), with random weights (speed does not depend on the weights):
 # parameters; forward GFLOPs per image from `torch.utils.flop_counter.FlopCounterMode` (2 FLOPs per
 # multiply-add, so about twice the "FLOPs" = MACs that papers quote; matmul, convolution and attention only,
 # not elementwise ops, normalisation or EAT's grid_sample); inference img/s (eval, no grad) and training img/s

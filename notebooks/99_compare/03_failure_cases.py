@@ -54,12 +54,15 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
-from iaa_lib.book.compare import MODEL_TITLES, disagreement, eat_sampling_pixels, load_protocol, train_and_predict
+from iaa_lib.book.compare import disagreement, load_protocol, model_titles, train_and_predict
+from iaa_lib.eat.spec import sampling_pixels
 from iaa_lib.data.images import load_rgb
 from iaa_lib.data.labels import DIST_COLUMNS
 from iaa_lib.book.runner import record_metrics
 from iaa_lib.seed import seed_everything
 from iaa_lib.viz import vote_bars
+
+TITLES = model_titles()
 
 seed_everything(seed)
 if threads:
@@ -86,7 +89,7 @@ ranked.round(2).head(n_show + 2)
 fig, axes = plt.subplots(1, 2, figsize=(10, 3))
 axes[0].hist(ranked["spread"], bins=10)
 axes[0].set(xlabel="spread of the models' rank percentiles", ylabel="test images")
-ranked["most_wrong"].map(MODEL_TITLES).value_counts().plot.barh(ax=axes[1])
+ranked["most_wrong"].map(TITLES).value_counts().plot.barh(ax=axes[1])
 axes[1].set(xlabel="test images on which it is furthest from the votes", ylabel="")
 plt.tight_layout()
 plt.show()
@@ -107,7 +110,7 @@ for row, (_, item) in enumerate(shown.iterrows()):
     axes[row, 0].axis("off")
     vote_bars(axes[row, 1], dists.loc[item["image_id"]], color="lightgrey", label="votes")
     for k, m in enumerate(model_names):
-        axes[row, 1].axvline(item[f"{m}_pred"], color=f"C{k}", label=MODEL_TITLES[m])
+        axes[row, 1].axvline(item[f"{m}_pred"], color=f"C{k}", label=TITLES[m])
     axes[row, 1].axvline(item["mos"], color="black", linewidth=2, label="mos")
 axes[0, 1].legend(fontsize=7, loc="upper left")
 plt.tight_layout()
@@ -129,7 +132,7 @@ for row, image_id in enumerate(shown["image_id"]):
     photo = load_rgb(paths[image_id]).resize((display_size, display_size))
     axes[row, 0].imshow(photo)
     if "eat" in runs:
-        points = eat_sampling_pixels(runs["eat"].model, load_rgb(paths[image_id]),
+        points = sampling_pixels(runs["eat"].model, load_rgb(paths[image_id]),
                                      runs["eat"].explain["transform_size"], display_size)
         axes[row, 0].scatter(points[:, 0], points[:, 1], s=4, c="red")
     axes[row, 0].set_title(f"{image_id}\nmos {mos_of[image_id]:.2f}" + (" · EAT samples" if "eat" in runs else ""),
@@ -138,7 +141,7 @@ for row, image_id in enumerate(shown["image_id"]):
         for rank, ref in enumerate(runs[m].explain["references"][image_id][:4]):
             ax = axes[row, 1 + 4 * block + rank]
             ax.imshow(load_rgb(paths[ref]))
-            ax.set_title(f"{MODEL_TITLES[m]} ref {rank + 1}\nmos {mos_of[ref]:.2f}", fontsize=7)
+            ax.set_title(f"{TITLES[m]} ref {rank + 1}\nmos {mos_of[ref]:.2f}", fontsize=7)
 for ax in axes.flat:
     ax.axis("off")
 plt.tight_layout()

@@ -141,7 +141,7 @@ for q in rng.choice(len(test_set), size=n_queries, replace=False):
     layers = affinities.shape[1]
     fig = plt.figure(figsize=(4.2 + 2.4 * (layers + 1), 4.2))
     draw_graph(fig.add_axes([0.0, 0.0, 4.2 / (4.2 + 2.4 * (layers + 1)), 1.0]), node_ids, affinities[q, -1])
-    matrices = [("initial P", priors[q])] + [(f"layer {l + 1}: A", affinities[q, l]) for l in range(layers)]
+    matrices = [("initial P", priors[q])] + [(f"layer {layer + 1}: A", affinities[q, layer]) for layer in range(layers)]
     for m, (title, matrix) in enumerate(matrices):
         left = (4.2 + 2.4 * m + 0.35) / (4.2 + 2.4 * (layers + 1))
         ax = fig.add_axes([left, 0.2, 1.9 / (4.2 + 2.4 * (layers + 1)), 0.6])
@@ -162,17 +162,17 @@ for q in rng.choice(len(test_set), size=n_queries, replace=False):
 # %%
 off_diagonal = ~np.eye(affinities.shape[2], dtype=bool)
 summary = pd.DataFrame([
-    {"layer": l + 1, "α_l (trust in P)": prior_weights[l],
-     "query weight on references": float(np.mean(affinities[:, l, 0, 1:].sum(1) / affinities[:, l, 0, :].sum(1))),
-     "corr(R_l, P)": float(np.corrcoef(learned[:, l][:, off_diagonal].ravel(), priors[:, off_diagonal].ravel())[0, 1])}
-    for l in range(affinities.shape[1])
+    {"layer": layer + 1, "α_l (trust in P)": prior_weights[layer],
+     "query weight on references": float(np.mean(affinities[:, layer, 0, 1:].sum(1) / affinities[:, layer, 0, :].sum(1))),
+     "corr(R_l, P)": float(np.corrcoef(learned[:, layer][:, off_diagonal].ravel(), priors[:, off_diagonal].ravel())[0, 1])}
+    for layer in range(affinities.shape[1])
 ]).set_index("layer")
 summary.round(3)
 
 # %%
 record_metrics(metrics_file, {
-    **{f"prior_weight_layer{l + 1}": float(w) for l, w in enumerate(prior_weights)},
-    **{f"query_weight_on_refs_layer{l}": float(v) for l, v in summary["query weight on references"].items()},
+    **{f"prior_weight_layer{layer + 1}": float(w) for layer, w in enumerate(prior_weights)},
+    **{f"query_weight_on_refs_layer{layer}": float(v) for layer, v in summary["query weight on references"].items()},
     "n_test_graphs": len(test_set),
     "seconds": time.perf_counter() - started,
 })

@@ -1,0 +1,82 @@
+"""CG-IAA's entry in the book: registry name, benchmark, comparison recipe, published rows."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch import Tensor, nn
+
+from iaa_lib.spec import BenchSpec, PaperSpec
+
+CRITIQUE_TOKEN_IDS = 1000  # random critique ids below this bound are valid for every CLIP text vocabulary
+
+
+def build(config: str) -> nn.Module:
+    """CG-IAA end to end (CLIP towers + MAP head) at `config` with random weights."""
+    from iaa_lib.cgiaa.model import create_cgiaa
+
+    return create_cgiaa(config, image_weights=None)
+
+
+def example_inputs(model: nn.Module, batch: int, device: torch.device) -> dict[str, Tensor]:
+    """Random images at the CLIP tower's size and random critique token ids (batch, n_critiques, context)."""
+    size = model.clip.image_size
+    shape = (batch, model.head.n_critiques, model.clip.context_length)
+    return {"image": torch.randn(batch, 3, size, size, device=device),
+            "critique_tokens": torch.randint(1, CRITIQUE_TOKEN_IDS, shape, device=device)}
+
+
+def catalogue(data) -> pd.DataFrame:
+    """A protocol's frame in CG-IAA's catalogue layout (row position = image index; source, split, comment_attributes)."""
+    from iaa_lib.data.synthetic import COMMENT_ATTRIBUTES
+
+    split_of = {i: name for name, ids in data.splits.items() for i in ids}
+    synthetic = data.dataset == "synthetic"
+    frame = data.frame.assign(
+        image_id=data.frame["image_id"].astype(str),
+        source="synthetic" if synthetic else "ava_sample",
+        comment_attributes=[list(COMMENT_ATTRIBUTES) if synthetic else [] for _ in range(len(data.frame))])
+    frame["split"] = frame["image_id"].map(split_of)
+    return frame[frame["split"].notna()].reset_index(drop=True)
+
+
+def compare(data, s: dict, out_dir: Path, seed: int):
+    """Run CG-IAA's stages (VLAP, experts, MAP on image + generated critiques) on the protocol's split."""
+    from iaa_lib.cgiaa.model import get_config
+    from iaa_lib.cgiaa.pipeline import ExpertSchedule, VLAPSchedule, load_stages, map_stage
+
+    if s["config"] == "full" and not s["gpt2_path"]:
+        raise ValueError("CG-IAA's full profile needs GPT-2 weights in a local folder (Hugging Face layout): "
+                         "pass overrides={'cgiaa': {'gpt2_path': '/path/to/gpt2'}} (notebook: -p cgiaa_gpt2_path ...)")
+    frame = catalogue(data)
+    cfg = get_config(s["config"], image_size=s["image_size"], map_hidden=s["map"]["hidden"], gpt2_path=s["gpt2_path"])
+    stages = load_stages(cfg, frame, out_dir, VLAPSchedule(**s["vlap"], seed=seed), s["train_image_tower"],
+                         ExpertSchedule(**s["experts"], seed=seed), zero_shot=s["config"] == "full")
+    rows = {name: list(frame.index[frame["split"] == name]) for name in ("train", "val", "test")}
+    head, history, _, predictions = map_stage("image_generated_critiques", stages.features, stages.generated, frame,
+                                              rows, out_dir, seed=seed, **s["map"])
+    critiques = {frame["image_id"].iloc[r]: stages.critique_texts[r] for r in rows["test"]}
+    return head, history, predictions, {"critiques": critiques}
+
+
+SPEC = PaperSpec(
+    name="cgiaa",
+    title="CG-IAA",
+    models={"cgiaa": "iaa_lib.cgiaa.model:create_cgiaa"},
+    bench=BenchSpec(
+        "CG-IAA (MAP)", "image 3×224×224 + 4 critiques ×77 tokens",
+        "end to end: open_clip ViT-B/16 image and text towers + MAP head; critique generation (GPT-2 beam "
+        "search) is not included, the critiques are given as tokens",
+        build, example_inputs),
+    compare_settings={
+        "smoke": dict(config="smoke", image_size=96, vlap=dict(steps=150, batch_size=64, lr=2e-3, halve_every=50),
+                      experts=dict(steps=300, batch_size=64, lr=3e-3, warmup=20), train_image_tower=False,
+                      map=dict(epochs=40, lr=1e-3, batch_size=32, hidden=128), gpt2_path=None),
+        "full": dict(config="full", image_size=224, vlap=dict(epochs=20, batch_size=64, lr=6e-5),
+                     experts=dict(steps=235_000, batch_size=40, lr=2e-5, warmup=5000), train_image_tower=True,
+                     map=dict(epochs=20, lr=1e-4, batch_size=64, hidden=512), gpt2_path=None),
+    },
+    compare=compare,
+    sota_methods=("CG-IAA critiques (text only)",),
+)

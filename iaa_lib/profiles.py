@@ -1,0 +1,66 @@
+"""A chapter's smoke and full settings (one frozen dataclass per profile), and the rule that a passed value wins."""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+PROFILE_NAMES = ("smoke", "full")
+PINNED_KEY = "pinned_parameters"  # injected by the runner: the names the user passed with -p
+
+Settings = TypeVar("Settings")
+
+
+class ProfileError(ValueError):
+    """An unknown profile name, or a notebook whose parameters do not match its chapter's settings."""
+
+
+def check_profile(name: str) -> str:
+    """Return `name` if it is a known profile, else raise ProfileError listing the known ones."""
+    if name not in PROFILE_NAMES:
+        raise ProfileError(f"unknown profile {name!r}; known profiles: {', '.join(PROFILE_NAMES)}")
+    return name
+
+
+@dataclass(frozen=True)
+class Profiles(Generic[Settings]):
+    """The smoke (CPU, minutes) and full (the paper's settings) instances of one chapter's settings dataclass."""
+
+    smoke: Settings
+    full: Settings
+
+    def __post_init__(self) -> None:
+        if type(self.smoke) is not type(self.full) or not dataclasses.is_dataclass(self.smoke):
+            raise TypeError("smoke and full must be instances of the same dataclass")
+
+    def get(self, name: str) -> Settings:
+        """The settings of profile `name` ('smoke' or 'full')."""
+        return getattr(self, check_profile(name))
+
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(self.smoke))
+
+    def resolve(self, name: str, namespace: Mapping[str, Any], pinned: Iterable[str] | None = None) -> Settings:
+        """Settings of profile `name`, where each field the notebook set wins over the profile's default.
+
+        A field counts as set when it is pinned (passed with `-p`: the runner injects their names as
+        `pinned_parameters`) or when the notebook's value differs from the smoke default (an edit made by hand).
+        Fields missing from `namespace` keep the profile's value."""
+        chosen = self.get(name)
+        pinned = set(namespace.get(PINNED_KEY, ()) if pinned is None else pinned)
+        changes = {}
+        for field in self.field_names():
+            if field not in namespace:
+                continue
+            value = namespace[field]
+            if field in pinned or value != getattr(self.smoke, field):
+                changes[field] = value
+        return dataclasses.replace(chosen, **changes)
+
+    def check_parameters(self, parameters: Mapping[str, Any]) -> None:
+        """Raise ProfileError unless a notebook's parameter defaults equal the smoke profile on every shared field."""
+        wrong = [f"{f}={parameters[f]!r} (smoke profile: {getattr(self.smoke, f)!r})"
+                 for f in self.field_names() if f in parameters and parameters[f] != getattr(self.smoke, f)]
+        if wrong:
+            raise ProfileError("the parameters cell must hold the smoke profile's values: " + ", ".join(wrong))
