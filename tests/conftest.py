@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from iaa_lib.book.build import toc_notebooks
 from iaa_lib.paths import REPO_ROOT
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -40,10 +41,14 @@ def notebook_metrics(execute_notebook):
 
 
 @pytest.fixture(scope="session")
-def built_book(execute_notebook) -> Path:
-    """Every book notebook executed, then the HTML rendered; returns _build/html."""
-    from iaa_lib.book.build import render_html, toc_notebooks
+def built_book(session_runs_dir) -> Path:
+    """Every book notebook executed (chapters side by side, as `python -m iaa_lib book` does; the notebook checks
+    then read these runs instead of executing again), then the HTML rendered; returns _build/html."""
+    from iaa_lib.book.build import execute_notebooks, render_html
 
-    for path in toc_notebooks():
-        execute_notebook(str(path.relative_to(REPO_ROOT)))
+    pending = [p for p in toc_notebooks() if p.resolve() not in _executed]
+    if pending:
+        for name, run in execute_notebooks().items():
+            path = (REPO_ROOT / f"{name}.py").resolve()
+            _executed.setdefault(path, {"output": path.with_suffix(".ipynb"), **run})
     return render_html()

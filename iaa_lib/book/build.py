@@ -2,17 +2,27 @@
 from __future__ import annotations
 
 import json
+import os
+import random
 import shutil
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator
 
+import pandas as pd
 import yaml
 
+from iaa_lib.book.provenance import provenance
 from iaa_lib.book.runner import run_notebook
 from iaa_lib.paths import REPO_ROOT
+
+NOTEBOOK_BUDGET_S = 60  # smoke profile, 2-core CPU
+KERNEL_START_CLASHES = ("Address already in use", "Kernel died before replying to kernel_info")
 
 
 def _toc_files(entries: list[dict[str, Any]]) -> Iterator[str]:
@@ -34,16 +44,97 @@ def toc_notebooks(root: Path = REPO_ROOT) -> list[Path]:
     return [root / f"{name}.py" for name in toc_files(root) if (root / f"{name}.py").is_file()]
 
 
-def execute_notebooks(root: Path = REPO_ROOT, log=print) -> dict[str, dict[str, Any]]:
-    """Execute each book notebook in smoke mode (its defaults); return name -> {seconds, metrics}."""
-    results = {}
+# Notebooks that read what every other notebook recorded: executed after all the others.
+RUN_LAST = ("notebooks/99_compare/04_results_to_cite",)
+# Notebooks that need nothing from the notebooks before them in their chapter: a group of their own.
+INDEPENDENT = ("notebooks/99_compare/02_benchmark",)
+
+
+def notebook_groups(root: Path = REPO_ROOT) -> tuple[list[list[Path]], list[Path]]:
+    """(groups that may run side by side, each a chapter's notebooks in reading order; the notebooks run last)."""
+    groups: dict[str, list[Path]] = {}
+    last = []
     for path in toc_notebooks(root):
         name = str(path.relative_to(root).with_suffix(""))
+        if name in RUN_LAST:
+            last.append(path)
+        else:
+            groups.setdefault(name if name in INDEPENDENT else str(path.parent), []).append(path)
+    return list(groups.values()), last
+
+
+def previous_seconds(root: Path = REPO_ROOT) -> dict[str, float]:
+    """Each notebook's time in the last build (from _build/notebook_runs.json), to start the longest chapters first."""
+    runs = root / "_build" / "notebook_runs.json"
+    return {name: r["seconds"] for name, r in json.loads(runs.read_text()).items()} if runs.is_file() else {}
+
+
+def _execute_in_child(path: Path, attempts: int = 3) -> dict[str, Any]:
+    """Run one notebook in a fresh process; {seconds, peak_rss_mib (its kernel's), metrics}.
+
+    Kernels started at the same moment can draw the same free TCP port (jupyter_client picks, releases, then
+    binds it); such a start fails before any cell runs and is retried, any other failure is raised at once."""
+    for attempt in range(1, attempts + 1):
+        with tempfile.TemporaryDirectory() as tmp:
+            report = Path(tmp) / "report.json"
+            proc = subprocess.run([sys.executable, "-m", "iaa_lib.book.build", str(path), str(report)],
+                                  capture_output=True, text=True)
+            if proc.returncode == 0:
+                return json.loads(report.read_text())
+        port_clash = any(m in proc.stderr for m in KERNEL_START_CLASHES)
+        if not port_clash or attempt == attempts:
+            raise RuntimeError(f"{path} failed (exit {proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+        time.sleep(random.uniform(0.5, 2.0))
+    raise AssertionError("unreachable")
+
+
+def execute_notebooks(root: Path = REPO_ROOT, jobs: int = 2, log=print) -> dict[str, dict[str, Any]]:
+    """Execute every book notebook (smoke defaults), `jobs` chapters side by side, each notebook in its own
+    process; return name -> {seconds, peak_rss_mib, metrics}, in reading order."""
+    groups, last = notebook_groups(root)
+    before = previous_seconds(root)
+    groups.sort(key=lambda group: -sum(before.get(str(p.relative_to(root).with_suffix("")), 0) for p in group))
+    results: dict[str, dict[str, Any]] = {}
+
+    def run(path: Path) -> None:
+        name = str(path.relative_to(root).with_suffix(""))
         log(f"executing {name} ...")
-        run = run_notebook(path)
-        log(f"  done in {run['seconds']:.1f} s")
-        results[name] = {"seconds": round(run["seconds"], 2), "metrics": run["metrics"]}
-    return results
+        results[name] = _execute_in_child(path)
+        log(f"  {name} done in {results[name]['seconds']:.1f} s, peak {results[name]['peak_rss_mib']:.0f} MiB")
+
+    def run_group(group: list[Path]) -> None:
+        for path in group:
+            run(path)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for future in [pool.submit(run_group, g) for g in groups]:
+            future.result()
+    for path in last:
+        run(path)
+    order = [str(p.relative_to(root).with_suffix("")) for p in toc_notebooks(root)]
+    return {name: results[name] for name in order}
+
+
+def timing_table(runs: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """One row per notebook: seconds, peak memory of its kernel (MiB), and its time budget."""
+    return pd.DataFrame([{"notebook": name, "seconds": round(r["seconds"], 1), "peak_rss_mib": round(r["peak_rss_mib"]),
+                          "budget_s": NOTEBOOK_BUDGET_S} for name, r in runs.items()])
+
+
+def write_timings(runs: dict[str, dict[str, Any]], wall_seconds: float, out_dir: Path, command: str) -> Path:
+    """Write this build's timing table as <out_dir>/book_timings.csv and .md (with commit, date and command)."""
+    table = timing_table(runs)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path = out_dir / "book_timings.csv"
+    table.to_csv(csv_path, index=False)
+    stamp = provenance(command, seed=None, seconds=wall_seconds)
+    lines = [f"Recorded by `{command}` at commit `{stamp['commit']}` on {stamp['finished_utc']} "
+             f"({stamp['hardware']}): {len(table)} notebooks, {table['seconds'].sum():.0f} s of notebook "
+             f"time, {wall_seconds:.0f} s wall clock.", "",
+             "| notebook | seconds | peak memory (MiB) | budget (s) |", "|---|---:|---:|---:|"]
+    lines += [f"| {r.notebook} | {r.seconds:.1f} | {r.peak_rss_mib} | {r.budget_s} |" for r in table.itertuples()]
+    (out_dir / "book_timings.md").write_text("\n".join(lines) + "\n")
+    return csv_path
 
 
 def render_html(root: Path = REPO_ROOT) -> Path:
@@ -58,12 +149,77 @@ def render_html(root: Path = REPO_ROOT) -> Path:
     return build_dir / "html"
 
 
-def build_book(root: Path = REPO_ROOT, log=print) -> Path:
-    """Execute all notebooks, render the HTML and write _build/notebook_runs.json; return the HTML dir."""
+def build_book(root: Path = REPO_ROOT, jobs: int = 2, log=print) -> Path:
+    """Execute all notebooks, write their timing table to _build/, render the HTML; return the HTML dir."""
     start = time.perf_counter()
-    runs = execute_notebooks(root, log=log)
+    runs = execute_notebooks(root, jobs=jobs, log=log)
+    build_dir = root / "_build"
+    build_dir.mkdir(exist_ok=True)
+    (build_dir / "notebook_runs.json").write_text(json.dumps(runs, indent=2))
+    write_timings(runs, time.perf_counter() - start, build_dir, f"python -m iaa_lib book --jobs {jobs}")
     log("rendering HTML ...")
     html = render_html(root)
-    (root / "_build" / "notebook_runs.json").write_text(json.dumps(runs, indent=2))
     log(f"book built in {time.perf_counter() - start:.0f} s: {html / 'index.html'}")
     return html
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid` (Linux /proc), children first."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+        for child in children:
+            found += [child, *_descendants(child)]
+    return found
+
+
+def _peak_rss_kib(pid: int) -> int:
+    """The high-water resident set size (VmHWM) of a live process, in KiB; 0 once it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0)
+
+
+class KernelMemory:
+    """Polls this process's descendants (the notebook's kernel) and keeps the largest peak RSS seen, in MiB.
+
+    getrusage(RUSAGE_CHILDREN) cannot serve: Linux carries the parent's peak across fork + exec into the child."""
+
+    def __init__(self, interval_s: float = 0.25):
+        self.interval_s, self.peak_kib = interval_s, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            for pid in _descendants(os.getpid()):
+                self.peak_kib = max(self.peak_kib, _peak_rss_kib(pid))
+
+    def __enter__(self) -> "KernelMemory":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def peak_mib(self) -> float:
+        return self.peak_kib / 1024
+
+
+def _child_main(notebook: str, report: str) -> None:
+    """Worker of execute_notebooks: run one notebook, report its time, its kernel's peak memory and metrics."""
+    with KernelMemory() as memory:
+        run = run_notebook(notebook)
+    Path(report).write_text(json.dumps({"seconds": run["seconds"], "peak_rss_mib": memory.peak_mib,
+                                        "metrics": run["metrics"]}))
+
+
+if __name__ == "__main__":
+    _child_main(*sys.argv[1:3])

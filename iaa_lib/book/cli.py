@@ -265,14 +265,19 @@ def add_book_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "book", help="execute every notebook of _toc.yml (smoke defaults) and build the HTML book",
         description="Execute every notebook listed in _toc.yml with papermill using its default (smoke) "
-                    "parameters, then run `jupyter-book build -W -n --keep-going`. Output: _build/html.")
+                    "parameters, then run `jupyter-book build -W -n --keep-going`. Output: _build/html, and the "
+                    "per-notebook timing table _build/book_timings.md.")
+    parser.add_argument("--jobs", type=int, default=2,
+                        help="chapters executed side by side, each notebook in its own kernel (default: 2)")
     parser.set_defaults(func=run_book)
 
 
 def run_book(args) -> int:
     from iaa_lib.book.build import build_book
 
-    build_book()
+    if args.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
+    build_book(jobs=args.jobs)
     return 0
 
 
