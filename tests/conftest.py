@@ -52,3 +52,12 @@ def built_book(session_runs_dir) -> Path:
             path = (REPO_ROOT / f"{name}.py").resolve()
             _executed.setdefault(path, {"output": path.with_suffix(".ipynb"), **run})
     return render_html()
+
+
+@pytest.fixture(scope="session")
+def mini_ava(tmp_path_factory):
+    """A miniature AVA in the original formats (AVA.txt, images/, aesthetics_image_lists/) built from the embedded
+    photos, with deliberate defects; returns iaa_lib.data.mini_ava.MiniAva (root and the defects it holds)."""
+    from iaa_lib.data.mini_ava import build_mini_ava
+
+    return build_mini_ava(tmp_path_factory.mktemp("mini_ava"))

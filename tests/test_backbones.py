@@ -179,3 +179,89 @@ def test_nima_output_and_configs():
         NIMA(config="huge")
     with pytest.raises(WeightsUnavailableError, match="inception_v3.tv_in1k"):
         NIMA(config="full")
+
+
+@pytest.fixture
+def offline_hub(monkeypatch, tmp_path):
+    """HF_HUB_OFFLINE with an empty hub cache (returned); opening any network connection fails the test."""
+    import socket
+
+    from huggingface_hub import constants
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a network connection was attempted")
+
+    cache = tmp_path / "hub"
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    return cache
+
+
+PAPER_BACKBONES = [  # (name, weights, hub repo, file, name for a local file)
+    ("open_clip:ViT-B-16", "openai", "timm/vit_base_patch16_clip_224.openai", "open_clip_pytorch_model.bin",
+     "open_clip:ViT-B-16-quickgelu"),
+    ("open_clip:ViT-B-32", "openai", "timm/vit_base_patch32_clip_224.openai", "open_clip_pytorch_model.bin",
+     "open_clip:ViT-B-32-quickgelu"),
+    ("timm:swinv2_base_window8_256", "imagenet", "timm/swinv2_base_window8_256.ms_in1k", "model.safetensors",
+     "timm:swinv2_base_window8_256"),
+    ("timm:inception_resnet_v2", "imagenet", "timm/inception_resnet_v2.tf_in1k", "model.safetensors",
+     "timm:inception_resnet_v2"),
+]
+
+
+@pytest.mark.parametrize("name, weights, repo, filename, local_name", PAPER_BACKBONES, ids=[b[0] for b in PAPER_BACKBONES])
+def test_paper_backbones_offline_say_what_to_download_and_where(offline_hub, name, weights, repo, filename, local_name):
+    with pytest.raises(WeightsUnavailableError) as raised:
+        create_backbone(name, weights=weights)
+    message = str(raised.value)
+    assert f"https://huggingface.co/{repo}/resolve/main/{filename}" in message
+    assert f"create_backbone('{local_name}', weights='/path/to/" in message
+    assert f"`hf download {repo} {filename}`" in message and str(offline_hub) in message
+
+
+def test_gpt2_offline_says_which_files_to_download(offline_hub):
+    from iaa_lib.blocks.gpt import load_gpt2
+
+    with pytest.raises(WeightsUnavailableError) as raised:
+        load_gpt2("gpt2")
+    message = str(raised.value)
+    assert "download model.safetensors, config.json, vocab.json, merges.txt from " \
+           "https://huggingface.co/openai-community/gpt2/tree/main" in message
+    assert "gpt2_path='/path/to/gpt2'" in message and str(offline_hub) in message
+
+
+def test_gpt2_by_name_loads_offline_from_the_hub_cache(offline_hub):
+    import transformers
+    from safetensors.torch import save_file
+
+    from iaa_lib.blocks.gpt import GPT2_FILES, gpt2_folder, load_gpt2
+
+    snapshot = offline_hub / "models--openai-community--gpt2" / "snapshots" / "0123abcd"
+    snapshot.mkdir(parents=True)
+    (offline_hub / "models--openai-community--gpt2" / "refs").mkdir()
+    (offline_hub / "models--openai-community--gpt2" / "refs" / "main").write_text("0123abcd")
+    reference = transformers.GPT2LMHeadModel(transformers.GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=60,
+                                                                     n_positions=16)).eval()
+    state = {k: v.contiguous() for k, v in reference.state_dict().items() if k != "lm_head.weight"}  # tied to wte
+    save_file(state, str(snapshot / "model.safetensors"))
+    for name in GPT2_FILES[1:]:
+        (snapshot / name).write_text("{}")
+    assert gpt2_folder("gpt2") == snapshot
+    ours = load_gpt2("gpt2", n_heads=2).eval()
+    ids = torch.tensor([[1, 5, 7, 2]])
+    with torch.no_grad():
+        torch.testing.assert_close(ours(ids)[0], reference(ids).logits, atol=1e-5, rtol=1e-4)
+    (snapshot / "merges.txt").unlink()
+    with pytest.raises(WeightsUnavailableError, match="the cached copy lacks merges.txt"):
+        gpt2_folder("gpt2")
+
+
+def test_a_local_file_for_a_quickgelu_tag_warns_about_the_architecture(tmp_path):
+    path = tmp_path / "open_clip_pytorch_model.bin"
+    torch.save({"not_a_clip_key": torch.zeros(1)}, path)
+    with pytest.warns(UserWarning, match=r"load it as 'open_clip:ViT-B-32-quickgelu'"), \
+            pytest.raises(ValueError, match="unexpected keys \\(1\\): not_a_clip_key"):
+        create_backbone("open_clip:ViT-B-32", weights=path)

@@ -17,9 +17,11 @@ from iaa_lib.eat.dat import (
     normalised_to_pixels,
     offset_kept,
     record_attention,
+    resize_position_table,
     set_offset_mask_progress,
     uniform_grid,
 )
+from iaa_lib.eat.model import EAT
 
 
 def n_params(model: torch.nn.Module) -> int:
@@ -303,8 +305,13 @@ def generated_state_dict(model: DAT, num_outputs: int, learned_reference: bool) 
     return state
 
 
+def published_dat(**overrides) -> DAT:
+    """A DAT with the official EAT switches (the only model an EAT checkpoint loads into)."""
+    return DAT("smoke", head="raw10", reference="learned_batch_mean", offset_mask="sign_agree", **overrides)
+
+
 def test_load_eat_checkpoint_with_dataparallel_prefix():
-    model = DAT("smoke", head="raw10", reference="learned_batch_mean")
+    model = published_dat()
     state = generated_state_dict(model, 10, learned_reference=True)
     report = load_official_checkpoint(model, {"module." + k: v for k, v in state.items()})
     assert report["missing"] == [] and report["dropped"] == []
@@ -325,10 +332,10 @@ def test_load_dat_imagenet_checkpoint_drops_head_and_keeps_fresh_references(tmp_
     assert torch.equal(model.patch_proj[0].weight, state["patch_proj.0.weight"])
 
 
-def test_load_rejects_wrong_resolution_and_missing_files(tmp_path):
-    model = DAT("smoke", head="raw10", reference="learned_batch_mean")
-    other = DAT("smoke", head="raw10", reference="learned_batch_mean", img_size=128, window_sizes=(8, 4, 4))
-    with pytest.raises(ValueError, match="shape mismatch"):
+def test_load_rejects_eat_checkpoints_of_another_resolution_and_missing_files(tmp_path):
+    model = published_dat()
+    other = published_dat(img_size=128, window_sizes=(8, 4, 4))
+    with pytest.raises(ValueError, match="shape mismatch"):  # EAT weights are evaluated as released, never resized
         load_official_checkpoint(model, other.state_dict())
     with pytest.raises(FileNotFoundError, match="dat_base_in1k_224"):
         load_official_checkpoint(model, tmp_path / "missing.pth")
@@ -345,3 +352,79 @@ def test_normalised_to_pixels_and_offset_kept_hand_values():
     refs = torch.tensor([[0.5, 0.5], [0.5, -0.5]])
     pos = torch.tensor([[0.6, 0.7], [0.6, -0.4]])
     assert offset_kept(pos, refs).tolist() == [True, False]
+
+
+def meta_state(cfg, num_outputs: int, learned_reference: bool) -> dict[str, torch.Tensor]:
+    """An official-layout state dict of meta tensors (keys and shapes only) for checks that never read values."""
+    return {k: torch.empty(shape, device="meta") for k, shape in official_key_shapes(cfg, num_outputs, learned_reference).items()}
+
+
+def test_full_eat_checkpoint_is_refused_by_the_textbook_variant_naming_eat_as_published():
+    with torch.device("meta"):
+        textbook = EAT("full", variant="eat_textbook")
+    released = meta_state(make_dat_config("base"), 10, learned_reference=True)  # EAT's AVA .pth layout
+    with pytest.raises(ValueError, match=r"official EAT checkpoint \(AVA, 10 raw outputs\).*variant 'eat_as_published'"
+                                         r".*variant='eat_textbook', reference='learned_per_sample' \(needs "
+                                         r"'learned_batch_mean'\), head='softmax10' \(needs 'raw10'\).*"
+                                         r"EAT\(config='full', variant='eat_as_published'\)"):
+        load_official_checkpoint(textbook, released)
+
+
+def test_eat_checkpoints_load_only_into_the_variant_that_trained_them():
+    ava = generated_state_dict(published_dat(), 10, learned_reference=True)
+    report = load_official_checkpoint(EAT("smoke", variant="eat_as_published"), ava)
+    assert report["missing"] == [] and report["ignored"] == [] and report["resized"] == []
+    with pytest.raises(ValueError, match=r"reference='grid' \(needs 'learned_batch_mean'\), offset_mask='none'"):
+        load_official_checkpoint(DAT("smoke", head="raw10"), ava)
+    tad66k = generated_state_dict(EAT("smoke", variant="eat_as_published", head="scalar"), 1, learned_reference=True)
+    with pytest.raises(ValueError, match=r"TAD66K, 1 scalar output.*head='raw10' \(needs 'scalar'\).*head='scalar'\)"):
+        load_official_checkpoint(EAT("smoke", variant="eat_as_published"), tad66k)
+    scalar = EAT("smoke", variant="eat_as_published", head="scalar")
+    load_official_checkpoint(scalar, tad66k)
+    assert torch.equal(scalar.cls_head.weight, tad66k["cls_head.weight"])
+
+
+def ramp_tables(state: dict[str, torch.Tensor]) -> None:
+    """Fill position tables with 100 * head + row coordinate (Swin tables: a of index a*(2w-1)+b; rpe: y)."""
+    for key, table in state.items():
+        if key.endswith("relative_position_bias_table"):
+            side, heads = math.isqrt(table.shape[0]), table.shape[1]
+            state[key] = torch.arange(side).repeat_interleave(side).float()[:, None] + 100.0 * torch.arange(heads)
+        elif key.endswith("rpe_table"):
+            heads, rows, cols = table.shape
+            state[key] = (100.0 * torch.arange(heads)[:, None, None] + torch.arange(rows)[None, :, None]).expand(-1, -1, cols).clone()
+
+
+def test_dat_checkpoint_of_another_resolution_loads_with_bicubic_tables():
+    source = DAT("smoke", head="logits", img_size=128, window_sizes=(8, 4, 4))  # an ImageNet DAT at 128 px
+    state = generated_state_dict(source, 1000, learned_reference=False)
+    ramp_tables(state)
+    state["unused_layer.weight"] = torch.zeros(3)  # a key the model lacks: tolerated and reported
+    target = published_dat()  # 64 px, EAT switches, fresh ref_point14 layers
+    report = load_official_checkpoint(target, state)
+    assert report["ignored"] == ["unused_layer.weight"] and sorted(report["dropped"]) == ["cls_head.bias", "cls_head.weight"]
+    assert report["resized"] == ["stages.0.attns.0.relative_position_bias_table",
+                                 "stages.0.attns.1.relative_position_bias_table",
+                                 "stages.1.attns.1.rpe_table", "stages.2.attns.1.rpe_table"]
+    assert report["replaced"] == ["stages.0.attns.0.relative_position_index", "stages.0.attns.1.attn_mask",
+                                  "stages.0.attns.1.relative_position_index"]
+    table = target.stages[0].attns[0].relative_position_bias_table.detach()  # (7*7, heads=1), was (15*15, 1)
+    grid = table.T.reshape(-1, 7, 7)
+    assert torch.allclose(grid, grid[:, :, :1].expand(-1, -1, 7))  # still constant along the column offset
+    assert torch.allclose(grid[0, 3, 0], torch.tensor(7.0))  # the centre maps onto the source centre (15-1)/2
+    assert (grid[0, 1:, 0] >= grid[0, :-1, 0] - 1e-5).all()
+    rpe = target.stages[2].attns[1].rpe_table.detach()  # (4 heads, 7, 7), was (4, 15, 15)
+    assert torch.allclose(rpe[:, 3, 3], 100.0 * torch.arange(4) + 7.0, atol=1e-4)  # heads kept apart, centre exact
+    assert torch.allclose(rpe, rpe[:, :, :1].expand(-1, -1, 7))
+    own = published_dat().state_dict()
+    for key in report["replaced"]:
+        assert torch.equal(target.state_dict()[key], own[key])
+    assert torch.equal(target.stages[1].attns[1].proj_q.weight, state["stages.1.attns.1.proj_q.weight"])
+    assert target(torch.randn(1, 3, 64, 64))["pred"].shape == (1, 10)
+
+
+def test_resize_position_table_keeps_constants_and_refuses_other_heads():
+    constant = torch.full((15 * 15, 3), 0.37)
+    assert torch.allclose(resize_position_table(constant, (7 * 7, 3)), torch.full((49, 3), 0.37))
+    with pytest.raises(ValueError, match="heads must match"):
+        resize_position_table(torch.zeros(4, 15, 15), (8, 7, 7))

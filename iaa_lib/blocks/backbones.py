@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 
@@ -23,6 +24,9 @@ from torch import nn
 __all__ = [
     "WeightsUnavailableError",
     "Backbone",
+    "hub_cached",
+    "hub_offline",
+    "weights_unavailable",
     "TextEncoder",
     "create_backbone",
     "create_text_encoder",
@@ -48,6 +52,43 @@ EFFICIENTNET_LITE_PACKAGES = {
 
 class WeightsUnavailableError(RuntimeError):
     """Requested pretrained weights cannot be loaded (offline, missing package or file)."""
+
+
+TIMM_HUB_FILES = ("model.safetensors", "pytorch_model.bin")
+OPEN_CLIP_HUB_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+
+
+def hub_offline() -> bool:
+    """True when the Hugging Face hub must not be contacted (HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE set)."""
+    from huggingface_hub import constants
+
+    flags = (os.environ.get(name, "").upper() for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return bool(constants.HF_HUB_OFFLINE) or any(flag in ("1", "ON", "YES", "TRUE") for flag in flags)
+
+
+def hub_cached(repo_id: str, filenames: tuple[str, ...]) -> bool:
+    """Whether one of `filenames` of hub repo `repo_id` is in the local Hugging Face cache (no network)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    return any(isinstance(try_to_load_from_cache(repo_id, name), str) for name in filenames)
+
+
+def weights_unavailable(what: str, repo_id: str, filenames: str | tuple[str, ...], local_option: str
+                        ) -> WeightsUnavailableError:
+    """The one message for named weights that cannot be had: the file(s) to download and the two places they can go."""
+    from huggingface_hub import constants
+
+    names = (filenames,) if isinstance(filenames, str) else tuple(filenames)
+    if len(names) == 1:
+        fetch = f"download https://huggingface.co/{repo_id}/resolve/main/{names[0]}"
+    else:
+        fetch = f"download {', '.join(names)} from https://huggingface.co/{repo_id}/tree/main"
+    return WeightsUnavailableError(
+        f"{what} cannot be loaded: this machine is offline (or the download failed) and the hub cache "
+        f"{constants.HF_HUB_CACHE} does not hold {'it' if len(names) == 1 else 'them'}. Either {fetch} and pass the "
+        f"local path: {local_option}; or run `hf download {repo_id} {' '.join(names)}` on a machine with network and "
+        f"copy its cache folder to {constants.HF_HUB_CACHE} here, after which the name loads offline."
+    )
 
 
 def _is_path_like(weights: object) -> bool:
@@ -218,6 +259,16 @@ def _timm_backbone(arch: str, weights: str | os.PathLike | None, **kw) -> Backbo
 
     if not timm.is_model(arch):
         raise ValueError(f"unknown timm architecture {arch!r}; list them with timm.list_models()")
+    from_hub = weights is not None and not _is_path_like(weights) and not (
+        weights == "imagenet" and arch in EFFICIENTNET_LITE_PACKAGES)
+    tagged = arch if weights == "imagenet" else f"{arch}.{weights}"
+    if from_hub and weights != "imagenet" and tagged not in timm.list_pretrained(f"{arch}.*"):
+        raise ValueError(f"timm {arch} has no pretrained tag {weights!r}; available: {timm.list_pretrained(f'{arch}.*')}")
+    hub_cfg = timm.models.get_pretrained_cfg(tagged) if from_hub else None
+    hub_id = hub_cfg.hf_hub_id if hub_cfg is not None else None
+    local_option = f"create_backbone('timm:{arch}', weights='/path/to/model.safetensors')"
+    if hub_id and hub_offline() and not hub_cached(hub_id, TIMM_HUB_FILES):
+        raise weights_unavailable(f"timm weights {tagged!r}", hub_id, TIMM_HUB_FILES[0], local_option)
     model = timm.create_model(arch, pretrained=False, **kw)
     cfg = dict(model.pretrained_cfg)
     if weights is None:
@@ -233,22 +284,13 @@ def _timm_backbone(arch: str, weights: str | os.PathLike | None, **kw) -> Backbo
         size = EFFICIENTNET_LITE_PACKAGES[arch][3]
         cfg.update(input_size=(3, size, size), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
     else:
-        tagged = arch if weights == "imagenet" else f"{arch}.{weights}"
-        if weights != "imagenet" and tagged not in timm.list_pretrained(f"{arch}.*"):
-            raise ValueError(f"timm {arch} has no pretrained tag {weights!r}; available: {timm.list_pretrained(f'{arch}.*')}")
         try:
             model = timm.create_model(tagged, pretrained=True, **kw)
         except Exception as err:  # hub/network/cache errors come in many types
-            hub_cfg = timm.models.get_pretrained_cfg(tagged) if weights != "imagenet" else None
-            hub_id = hub_cfg.hf_hub_id if hub_cfg is not None else model.pretrained_cfg.get("hf_hub_id")
-            where = (
-                f"https://huggingface.co/{hub_id}/resolve/main/model.safetensors" if hub_id else "the timm model hub"
-            )
-            raise WeightsUnavailableError(
-                f"could not fetch timm weights {tagged!r} ({type(err).__name__}: {str(err)[:200]}). "
-                f"On a machine with network, unset HF_HUB_OFFLINE; or download {where} "
-                f"and pass its local path as weights='/path/to/model.safetensors'."
-            ) from err
+            if not hub_id:
+                raise WeightsUnavailableError(f"could not fetch timm weights {tagged!r} ({type(err).__name__}: {err}); "
+                                              f"pass a local file instead: {local_option}") from err
+            raise weights_unavailable(f"timm weights {tagged!r}", hub_id, TIMM_HUB_FILES[0], local_option) from err
         cfg = dict(model.pretrained_cfg)
     model.reset_classifier(0)
     return TimmBackbone(
@@ -315,6 +357,11 @@ def open_clip_model(arch: str, weights: str | os.PathLike | None):
     if arch not in open_clip.list_models():
         raise ValueError(f"unknown open_clip architecture {arch!r}; see open_clip.list_models()")
     if weights is None or _is_path_like(weights):
+        openai = open_clip.get_pretrained_cfg(arch, "openai")
+        if weights is not None and openai.get("quick_gelu") and not arch.endswith("-quickgelu"):
+            warnings.warn(f"open_clip:{arch} is built with GELU; if {weights} holds the openai weights (trained with "
+                          f"QuickGELU) load it as 'open_clip:{arch}-quickgelu', or its features will be wrong",
+                          stacklevel=3)
         model = open_clip.create_model(arch, pretrained=None, pretrained_image=False, pretrained_text=False)
         if weights is not None:
             state = _strip_common_prefix(load_state_dict_file(weights), ("module.",))
@@ -326,15 +373,21 @@ def open_clip_model(arch: str, weights: str | os.PathLike | None):
         raise ValueError(
             f"open_clip {arch} has no pretrained tag {tag!r}; available: {open_clip.list_pretrained_tags_by_model(arch)}"
         )
+    hub = cfg.get("hf_hub", "").rstrip("/")
+    # A local file does not carry its tag's settings: the openai weights need the QuickGELU architecture.
+    local_arch = f"{arch}-quickgelu" if cfg.get("quick_gelu") and not arch.endswith("-quickgelu") else arch
+    local_option = f"create_backbone('open_clip:{local_arch}', weights='/path/to/{OPEN_CLIP_HUB_FILES[1]}')"
+    if local_arch != arch:
+        local_option += f" (note the '-quickgelu' name: the {tag} weights were trained with QuickGELU)"
+    if hub and hub_offline() and not hub_cached(hub, OPEN_CLIP_HUB_FILES):
+        raise weights_unavailable(f"open_clip weights {arch}/{tag}", hub, OPEN_CLIP_HUB_FILES[1], local_option)
     try:
         return open_clip.create_model(arch, pretrained=tag, require_pretrained=True)
     except Exception as err:
-        hub = cfg.get("hf_hub", "").rstrip("/")
-        where = f"https://huggingface.co/{hub}/resolve/main/open_clip_pytorch_model.bin" if hub else cfg.get("url", "")
-        raise WeightsUnavailableError(
-            f"could not fetch open_clip weights {arch}/{tag} ({type(err).__name__}). On a machine with network, "
-            f"unset HF_HUB_OFFLINE; or download {where} and pass its local path as weights='/path/to/file'."
-        ) from err
+        if not hub:
+            raise WeightsUnavailableError(f"could not fetch open_clip weights {arch}/{tag} from {cfg.get('url', '')} "
+                                          f"({type(err).__name__}); download it and pass {local_option}") from err
+        raise weights_unavailable(f"open_clip weights {arch}/{tag}", hub, OPEN_CLIP_HUB_FILES[1], local_option) from err
 
 
 def _open_clip_backbone(arch: str, weights: str | os.PathLike | None) -> Backbone:

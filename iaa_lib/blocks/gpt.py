@@ -177,6 +177,33 @@ def gpt_config_from_hf_state_dict(hf_state: dict[str, torch.Tensor], n_heads: in
                      n_layers=n_layers, n_heads=n_heads or d_model // 64, mlp_ratio=mlp_ratio, dropout=dropout)
 
 
+GPT2_NAME = "gpt2"
+GPT2_REPO = "openai-community/gpt2"  # GPT-2 small, 124 M parameters
+GPT2_FILES = ("model.safetensors", "config.json", "vocab.json", "merges.txt")  # weights + the BPE tokenizer
+
+
+def gpt2_folder(name_or_path: str | Path = GPT2_NAME) -> Path:
+    """A folder holding GPT-2 (GPT2_FILES): a local path as given, or the name "gpt2" from the Hugging Face hub
+    (its cache offline, downloaded when online); WeightsUnavailableError saying what to fetch when neither works."""
+    if str(name_or_path) != GPT2_NAME:
+        return Path(name_or_path).expanduser()
+    from huggingface_hub import snapshot_download
+
+    from iaa_lib.blocks.backbones import hub_offline, weights_unavailable
+
+    offline = hub_offline()
+    try:
+        folder = Path(snapshot_download(GPT2_REPO, allow_patterns=list(GPT2_FILES), local_files_only=offline))
+    except Exception as err:  # offline cache miss or a failed download
+        raise weights_unavailable("GPT-2 124M ('gpt2')", GPT2_REPO, GPT2_FILES,
+                                  "put them in one folder and pass that folder, gpt2_path='/path/to/gpt2'") from err
+    absent = tuple(name for name in GPT2_FILES if not (folder / name).is_file())
+    if absent:
+        raise weights_unavailable(f"GPT-2 124M ('gpt2'; the cached copy lacks {', '.join(absent)})", GPT2_REPO,
+                                  absent, "pass a folder holding all four files, gpt2_path='/path/to/gpt2'")
+    return folder
+
+
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Load a state dict from a .safetensors/.bin/.pt file or a folder holding model.safetensors/pytorch_model.bin."""
     path = Path(path).expanduser()
@@ -198,8 +225,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 def load_gpt2(path_or_state: str | Path | dict[str, torch.Tensor], n_heads: int | None = None,
               dropout: float = 0.0) -> GPT:
-    """Build a GPT from HF GPT-2 weights (a local path or an in-memory state dict in the HF key layout)."""
-    hf_state = path_or_state if isinstance(path_or_state, dict) else read_state_dict(path_or_state)
+    """Build a GPT from HF GPT-2 weights: the name "gpt2" (hub, see gpt2_folder), a local path, or an in-memory
+    state dict in the HF key layout."""
+    hf_state = path_or_state if isinstance(path_or_state, dict) else read_state_dict(gpt2_folder(path_or_state))
     cfg = gpt_config_from_hf_state_dict(hf_state, n_heads=n_heads, dropout=dropout)
     model = GPT(cfg)
     model.load_state_dict(convert_hf_gpt2_state_dict(hf_state, cfg.n_layers), strict=True)

@@ -343,7 +343,63 @@ def run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = [add_predict_parser, add_train_parser, add_run_parser, add_book_parser, add_bench_parser]
+# ---------------------------------------------------------------- data check
+def add_data_parser(subparsers) -> None:
+    parser = subparsers.add_parser("data", help="dataset tools: `data check` scans a dataset in its original layout",
+                                   description="Dataset tools.")
+    commands = parser.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND",
+                                     help="check: scan a dataset folder and write its manifest")
+    check = commands.add_parser(
+        "check", help="check a dataset folder as its authors distribute it and write a manifest",
+        description="Read a dataset in its original layout (AVA: AVA.txt, images/<id>.jpg, aesthetics_image_lists/"
+                    "*.jpgl; TAD66K, BAID, AADB: their released label CSVs, taken from data/labels when absent under "
+                    "--root), look for, hash and decode every image, and report images found, missing and "
+                    "unreadable, label rows that cannot be read, duplicate ids, split sizes and train/test leaks by "
+                    "id and by content hash. Writes a manifest CSV (one row per label row with its status) and a JSON "
+                    "summary beside it; chapters read the manifest instead of rescanning. Exit status 1 when there "
+                    "are errors (unless --allow-errors).")
+    check.add_argument("--dataset", required=True, choices=("ava", "tad66k", "baid", "aadb"),
+                       help="which dataset layout to read: ava, tad66k, baid or aadb")
+    check.add_argument("--root", required=True, metavar="DIR", help="the dataset folder as distributed")
+    check.add_argument("--manifest", default=None, metavar="OUT",
+                       help="manifest CSV to write (default: runs/data/<dataset>_manifest.csv); its JSON summary "
+                            "goes beside it (same name, .json)")
+    check.add_argument("--verify", choices=("decode", "header"), default="decode",
+                       help="decode: decode every image fully (default); header: PIL open + verify (faster, "
+                            "misses some truncated files)")
+    check.add_argument("--workers", type=int, default=None, help="threads reading images (default: min(8, CPUs))")
+    check.add_argument("--rescan", action="store_true",
+                       help="re-read every image even where an earlier manifest at OUT says it is unchanged")
+    check.add_argument("--allow-errors", action="store_true", help="exit 0 even when the check finds errors")
+    check.add_argument("--no-progress", action="store_true", help="no progress bar")
+    check.add_argument("--limit", type=int, default=10, help="examples listed per kind of problem (default 10)")
+    check.set_defaults(func=run_data_check)
+
+
+def run_data_check(args: argparse.Namespace) -> int:
+    from iaa_lib.data.check import check_dataset, format_report, read_manifest, write_manifest
+    from iaa_lib.paths import resolve
+
+    root = _existing_dir(args.root, "--root")
+    out = resolve(args.manifest or f"runs/data/{args.dataset}_manifest.csv")
+    previous = None
+    if not args.rescan and out.is_file():
+        try:
+            previous = read_manifest(out).frame
+        except (ValueError, FileNotFoundError, KeyError) as error:
+            print(f"not reusing {out}: {error}", file=sys.stderr)
+    try:
+        result = check_dataset(args.dataset, root, verify=args.verify, workers=args.workers,
+                               progress=not args.no_progress, previous=previous)
+    except FileNotFoundError as error:
+        raise UsageError(str(error)) from error
+    write_manifest(result, out)
+    print(format_report(result.report, limit=args.limit))
+    print(f"wrote {out} and {out.with_suffix('.json')}")
+    return 0 if result.report.ok or args.allow_errors else 1
+
+
+COMMANDS = [add_predict_parser, add_train_parser, add_run_parser, add_book_parser, add_bench_parser, add_data_parser]
 
 
 def make_parser() -> argparse.ArgumentParser:

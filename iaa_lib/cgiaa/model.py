@@ -286,8 +286,9 @@ def build_decoder(cfg: CGIAAConfig, vocab_size: int) -> GPT:
                              "use LocalGPT2Tokenizer on the same folder")
         return lm
     if cfg.decoder.d_model == GPTConfig().d_model and cfg.decoder.n_layers == GPTConfig().n_layers:
-        raise ValueError("the full CG-IAA experts decode with GPT-2 small: pass gpt2_path='/path/to/gpt2' (a folder "
-                         "with model.safetensors, vocab.json, merges.txt from the Hugging Face hub `gpt2`)")
+        raise ValueError("the full CG-IAA experts decode with GPT-2 small: pass gpt2_path='gpt2' (the Hugging Face hub "
+                         "name; needs network once) or '/path/to/gpt2' (a folder with model.safetensors, config.json, "
+                         "vocab.json, merges.txt)")
     return GPT(replace(cfg.decoder, vocab_size=vocab_size))
 
 

@@ -93,12 +93,13 @@ class ClipBPETokenizer:
 
 
 class LocalGPT2Tokenizer:
-    """GPT-2's own BPE read from a local folder (vocab.json + merges.txt), for decoders loaded from GPT-2 weights."""
+    """GPT-2's own BPE from a folder holding vocab.json + merges.txt (or the hub name "gpt2", see
+    iaa_lib.blocks.gpt.gpt2_folder), for decoders loaded from GPT-2 weights."""
 
     def __init__(self, folder: str) -> None:
-        from pathlib import Path
+        from iaa_lib.blocks.gpt import gpt2_folder
 
-        path = Path(folder).expanduser()
+        path = gpt2_folder(folder)
         if not ((path / "vocab.json").exists() and (path / "merges.txt").exists()):
             raise FileNotFoundError(f"{path} must hold GPT-2's vocab.json and merges.txt (download `gpt2` from the "
                                     "Hugging Face hub to that folder)")

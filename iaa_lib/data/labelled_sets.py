@@ -7,7 +7,9 @@
 * ``"ava_sample"``: the 77 embedded AVA photos with their fixed 46/16/15 split;
 * ``"ava"``: a full AVA copy, images ``<data_root>/<image_id>.jpg``, labels from data/labels/ava_votes.csv.gz,
   test = the ids of ``test_list`` (one per line: e.g. the official ``generic_test.jpgl``, or ILGnet's list),
-  val = a seeded 5 % of the rest. Ids without an image file are left out.
+  val = a seeded 5 % of the rest. Ids without an image file are left out. With ``manifest`` (written by
+  ``python -m iaa_lib data check --dataset ava``) the user's own AVA.txt, images and official test list are used
+  instead, only the images the check found readable (the check's report lists every other one).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from typing import Literal, Sequence
 
 import pandas as pd
 
+from iaa_lib.data.check import labelled_from_manifest
 from iaa_lib.data.labels import read_ava_votes
 from iaa_lib.data.sample import load_ava_sample, sample_splits
 from iaa_lib.data.splits import random_split, read_id_list, split_from_id_lists
@@ -57,6 +60,7 @@ def labelled_set(
     test_list: str | os.PathLike | None = None,
     seed: int = 0,
     synthetic_ratios: Sequence[float] = DEFAULT_SYNTHETIC_RATIOS,
+    manifest: str | os.PathLike | None = None,
 ) -> tuple[pd.DataFrame, Path | None, dict[str, list[str]]]:
     """(label frame, image folder or None when the frame has paths, splits train/val/test) of a named set (module docstring)."""
     if dataset == "synthetic":
@@ -67,6 +71,12 @@ def labelled_set(
     if dataset == "ava_sample":
         frame, image_dir = load_ava_sample(data_root or None)
         return frame, image_dir, sample_splits(data_root or None)
+    if dataset == "ava" and manifest:
+        frame, _, checked = labelled_from_manifest(resolve(manifest))
+        if "test" not in checked:
+            raise ValueError(f"{manifest}: no readable image of the official test list; see its data check report")
+        splits = split_from_id_lists(frame["image_id"], checked["test"], val_fraction=0.05, seed=seed)
+        return frame, None, splits
     if dataset == "ava":
         if not data_root or not test_list:
             raise ValueError("dataset='ava' needs data_root (your folder of AVA <image_id>.jpg files) and test_list "

@@ -514,17 +514,89 @@ def _unwrap_state_dict(obj: Any, source: str) -> dict[str, torch.Tensor]:
     return state
 
 
+# The switches of the official EAT code: its released AVA / TAD66K checkpoints were trained with them.
+OFFICIAL_EAT_SWITCHES = {"reference": "learned_batch_mean", "offset_mask": "sign_agree", "mask_ratio": 0.25,
+                         "mask_direction": "outward"}
+OFFICIAL_EAT_HEADS = {10: ("raw10", "AVA, 10 raw outputs"), 1: ("scalar", "TAD66K, 1 scalar output")}
+POSITION_TABLES = ("relative_position_bias_table", "rpe_table")  # resized bicubically across resolutions
+LAYOUT_BUFFERS = ("relative_position_index", "attn_mask")  # fixed functions of the window/shift layout
+
+
+def checkpoint_kind(state: dict[str, torch.Tensor]) -> str:
+    """"eat" for a trained EAT checkpoint (learned-reference layers ``ref_point14``), else "dat" (e.g. ImageNet DAT-B)."""
+    return "eat" if any(".ref_point14." in k for k in state) else "dat"
+
+
+def _require_published_variant(model: DAT, state: dict[str, torch.Tensor], source: str) -> None:
+    """ValueError unless `model` has the switches (and head) of the official EAT code that trained `state`."""
+    outputs = state["cls_head.weight"].shape[0] if "cls_head.weight" in state else None
+    if outputs not in OFFICIAL_EAT_HEADS:
+        raise ValueError(f"{source}: EAT checkpoint with a {outputs}-output cls_head; the released EAT checkpoints "
+                         "have 10 (AVA) or 1 (TAD66K)")
+    head, what = OFFICIAL_EAT_HEADS[outputs]
+    required = {**OFFICIAL_EAT_SWITCHES, "head": head}
+    actual = {**{k: getattr(model.cfg, k) for k in OFFICIAL_EAT_SWITCHES}, "head": model.head}
+    wrong = [f"{k}={actual[k]!r} (needs {v!r})" for k, v in required.items() if actual[k] != v]
+    variant = getattr(model, "variant", None)
+    if variant not in (None, "eat_as_published"):
+        wrong.insert(0, f"variant={variant!r}")
+    if wrong:
+        extra = ", head='scalar'" if head == "scalar" else ""
+        raise ValueError(
+            f"{source} is an official EAT checkpoint ({what}), trained by the official code: variant "
+            f"'eat_as_published'. This model differs: {', '.join(wrong)}. Load it into "
+            f"EAT(config='full', variant='eat_as_published'{extra}); other variants would compute a different "
+            "function with these weights."
+        )
+
+
+def resize_position_table(table: torch.Tensor, shape: torch.Size | tuple[int, ...]) -> torch.Tensor:
+    """Bicubic resize of a relative-position bias table to `shape`: a Swin table ((2w-1)^2, heads) is resized as a
+    (2w-1) x (2w-1) grid per head, a DAT ``rpe_table`` (heads, 2H-1, 2W-1) per head (align_corners=False)."""
+    shape = tuple(shape)
+    if table.ndim == 2:
+        side, new_side = math.isqrt(table.shape[0]), math.isqrt(shape[0])
+        if side**2 != table.shape[0] or new_side**2 != shape[0] or table.shape[1] != shape[1]:
+            raise ValueError(f"cannot resize a relative-position table {tuple(table.shape)} to {shape}")
+        grid = table.T.reshape(1, table.shape[1], side, side).float()
+        out = F.interpolate(grid, size=(new_side, new_side), mode="bicubic", align_corners=False)
+        return out.reshape(table.shape[1], shape[0]).T.contiguous().to(table.dtype)
+    if table.ndim != 3 or table.shape[0] != shape[0]:
+        raise ValueError(f"cannot resize an rpe table {tuple(table.shape)} to {shape} (heads must match)")
+    out = F.interpolate(table[None].float(), size=shape[1:], mode="bicubic", align_corners=False)
+    return out[0].to(table.dtype)
+
+
+def _adapt_resolution(state: dict[str, torch.Tensor], own: dict[str, torch.Tensor]) -> tuple[list[str], list[str]]:
+    """For a DAT checkpoint of another resolution: resize its position tables, take the model's layout buffers
+    where their shape differs; returns (resized tables, replaced buffers). Edits `state` in place."""
+    resized = [k for k, v in state.items() if k.endswith(POSITION_TABLES) and k in own and v.shape != own[k].shape]
+    for k in resized:
+        state[k] = resize_position_table(state[k], own[k].shape)
+    replaced = [k for k, v in state.items() if k.endswith(LAYOUT_BUFFERS) and k in own and v.shape != own[k].shape]
+    for k in replaced:
+        state[k] = own[k].clone()
+    return resized, replaced
+
+
 def load_official_checkpoint(
     model: DAT, path_or_state_dict: str | PathLike | dict, *, drop_head: bool | None = None, trust_pickle: bool = False,
 ) -> dict[str, list[str]]:
-    """Load a checkpoint in the official DAT v1 / EAT key layout into `model`; returns {"loaded", "missing" (kept fresh init), "dropped"} key lists.
+    """Load a checkpoint in the official DAT v1 / EAT key layout into `model`; returns key lists {"loaded",
+    "missing" (kept fresh init), "dropped" (head), "ignored" (checkpoint keys the model lacks), "resized" (position
+    tables resized bicubically), "replaced" (layout buffers taken from the model)}.
 
-    - ``dat_base_in1k_224.pth`` (ImageNet, keys under 'model'): ``cls_head`` is dropped (as EAT does) and the
-      ``ref_point14`` layers, absent from DAT, keep their fresh init (listed under "missing").
-    - The EAT AVA/TAD66K ``.pth`` (a bare state dict, maybe with a DataParallel ``module.`` prefix): loads strictly.
+    - ``dat_base_in1k_224.pth`` (ImageNet, keys under 'model'): ``cls_head`` is dropped (as EAT does), the
+      ``ref_point14`` layers, absent from DAT, keep their fresh init (listed under "missing"); keys the model does
+      not have are ignored and listed (the official loader tolerates them, strict=False). A DAT checkpoint of
+      another resolution loads too: its position tables are resized bicubically and its window/shift buffers
+      replaced by the model's.
+    - The EAT AVA/TAD66K ``.pth`` (a bare state dict, maybe with a DataParallel ``module.`` prefix) loads strictly,
+      and only into the variant that trained it: EAT(config="full", variant="eat_as_published") (head="scalar"
+      for TAD66K); any other variant is refused with a ValueError naming that one.
     - drop_head: None = drop ``cls_head`` only when its shape differs from the model's head.
-    Any other missing key, unexpected key or shape mismatch raises ValueError naming it (usually a config or
-    img_size that differs from the checkpoint's: DAT-B/EAT use config="full", img_size=224).
+    Any other missing key or shape mismatch raises ValueError naming it (usually a config that differs from the
+    checkpoint's: DAT-B/EAT use config="full", img_size=224).
     """
     source = str(path_or_state_dict) if not isinstance(path_or_state_dict, dict) else "state dict"
     if isinstance(path_or_state_dict, dict):
@@ -544,6 +616,9 @@ def load_official_checkpoint(
                 "(the official DAT checkpoints pickle their yacs config), pass trust_pickle=True"
             ) from err
     state = _unwrap_state_dict(obj, source)
+    kind = checkpoint_kind(state)
+    if kind == "eat":
+        _require_published_variant(model, state, source)
     own = model.state_dict()
     dropped = []
     head_keys = [k for k in state if k.startswith("cls_head.")]
@@ -552,9 +627,11 @@ def load_official_checkpoint(
     if drop_head:
         dropped = head_keys
         state = {k: v for k, v in state.items() if k not in head_keys}
-    unexpected = sorted(set(state) - set(own))
-    if unexpected:
-        raise ValueError(f"{source}: {len(unexpected)} keys the model does not have, e.g. {unexpected[:5]} (wrong config/reference switch?)")
+    ignored = sorted(set(state) - set(own))
+    if ignored and kind == "eat":
+        raise ValueError(f"{source}: {len(ignored)} keys the model does not have, e.g. {ignored[:5]} (wrong config?)")
+    state = {k: v for k, v in state.items() if k in own}
+    resized, replaced = _adapt_resolution(state, own) if kind == "dat" else ([], [])
     mismatched = [f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}" for k, v in state.items() if v.shape != own[k].shape]
     if mismatched:
         raise ValueError(f"{source}: shape mismatch for {len(mismatched)} keys, e.g. {mismatched[:3]} (config/img_size differ from the checkpoint's)")
@@ -563,12 +640,12 @@ def load_official_checkpoint(
     if set(missing) - allowed_missing:
         bad = sorted(set(missing) - allowed_missing)
         raise ValueError(f"{source}: {len(bad)} model keys missing from the checkpoint, e.g. {bad[:5]}")
-    for key in ("relative_position_index", "attn_mask"):
-        for k in (k for k in state if k.endswith(key)):
-            if not torch.equal(state[k].to(own[k].dtype), own[k]):
-                raise ValueError(f"{source}: buffer {k} differs from the one this model computes (different window/shift layout)")
+    for k in (k for k in state if k.endswith(LAYOUT_BUFFERS)):
+        if not torch.equal(state[k].to(own[k].dtype), own[k]):
+            raise ValueError(f"{source}: buffer {k} differs from the one this model computes (different window/shift layout)")
     model.load_state_dict(state, strict=False)
-    return {"loaded": sorted(state), "missing": missing, "dropped": dropped}
+    return {"loaded": sorted(state), "missing": missing, "dropped": dropped, "ignored": ignored,
+            "resized": sorted(resized), "replaced": sorted(replaced)}
 
 
 def normalised_to_pixels(points: torch.Tensor, fmap_size: int, image_size: int) -> torch.Tensor:

@@ -16,13 +16,20 @@ from typing import Any
 from torch import nn
 
 from iaa_lib.losses import EMDLoss
-from iaa_lib.eat.dat import DAT, DATConfig, load_official_checkpoint, make_dat_config, record_attention, set_offset_mask_progress
+from iaa_lib.eat.dat import (
+    DAT,
+    OFFICIAL_EAT_SWITCHES,
+    DATConfig,
+    load_official_checkpoint,
+    make_dat_config,
+    record_attention,
+    set_offset_mask_progress,
+)
 
 __all__ = ["EAT", "EAT_CONFIGS", "EAT_VARIANTS", "eat_loss", "load_official_checkpoint", "record_attention", "set_offset_mask_progress"]
 
 EAT_VARIANTS: dict[str, dict[str, Any]] = {
-    "eat_as_published": {"reference": "learned_batch_mean", "offset_mask": "sign_agree", "mask_ratio": 0.25,
-                         "mask_direction": "outward", "head": "raw10", "loss_reduction": "batch_pooled"},
+    "eat_as_published": {**OFFICIAL_EAT_SWITCHES, "head": "raw10", "loss_reduction": "batch_pooled"},
     "eat_textbook": {"reference": "learned_per_sample", "offset_mask": "sign_agree", "mask_ratio": 0.25,
                      "mask_direction": "outward", "head": "softmax10", "loss_reduction": "sample"},
 }

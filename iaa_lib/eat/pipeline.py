@@ -16,13 +16,14 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from iaa_lib.data.datasets import split_loaders
+from iaa_lib.data.datasets import AestheticDataset, split_loaders
 from iaa_lib.data.labelled_sets import AVA_VOTES_FILE, labelled_set
 from iaa_lib.data.labels import read_ava_votes
 from iaa_lib.data.splits import apply_split, random_split
+from iaa_lib.data.transforms import eval_transform
 from iaa_lib.eat.model import EAT, eat_loss, load_official_checkpoint
 from iaa_lib.paths import resolve
-from iaa_lib.training import FitConfig, fit_or_load
+from iaa_lib.training import FitConfig, evaluate, fit_or_load
 
 SPLIT_RATIOS = {"synthetic": (0.7, 0.15, 0.15), "ava": (0.9, 0.05, 0.05)}  # ava: EAT's seeded 90/5/5
 
@@ -156,3 +157,48 @@ def chapter_runs(
     for name, (data, run_recipe, variant) in plan.items():
         models[name], histories[name] = train_eat(data, run_recipe, variant, f"{run_dir}/{name}", dat_checkpoint)
     return EATRuns(main, real, models, histories)
+
+
+# The released checkpoints' own numbers, read from their file names (EAT spec section 6; the paper's table is
+# to-verify): AVA_AOT_vacc_0.8259_srcc_0.7596_vlcc_0.7710.pth, TAD66K_AOT_vacc_0.6882_srcc_0.5171_vlcc_0.5460.pth.
+RELEASED_RESULTS = {
+    "ava": {"srcc": 0.7596, "plcc": 0.7710, "acc": 0.8259, "split": "ava_eat_random (EAT/TANet random test, ~12.8k)"},
+    "tad66k": {"srcc": 0.5171, "plcc": 0.5460, "acc": 0.6882, "split": "tad66k_official test (14,079)"},
+}
+RELEASED_PROTOCOLS = {
+    "ava": "EAT as published (AVA): 224 px squash resize (BICUBIC), 10 raw outputs, predicted score sum_i i*y_i "
+           "(no softmax), evaluation batches of {batch} in the frame's order (learned batch-mean references make a "
+           "score depend on its batch companions), Acc with score <= 5 low for prediction and truth",
+    "tad66k": "EAT as published (TAD66K): 224 px squash resize (BICUBIC), 1 scalar output against score/10, "
+              "evaluation batches of {batch} in the frame's order, Acc with <= 0.5 low for prediction and truth",
+}
+
+
+def evaluate_released_checkpoint(
+    checkpoint: str | os.PathLike | dict,
+    frame: pd.DataFrame,
+    image_dir: str | os.PathLike | None = None,
+    dataset: Literal["ava", "tad66k"] = "ava",
+    config: str = "full",
+    batch_size: int = 16,
+    device: str | None = None,
+) -> dict:
+    """SRCC / PLCC / Acc of a released EAT checkpoint (official key layout, a path or a state dict) on a label frame.
+
+    frame: image_id, mos (AVA: 1..10 mean of votes; TAD66K: the native 1..10 score, compared as score/10) and
+    `path` (or images in image_dir/<image_id>.jpg), scored in its row order. Returns {"srcc", "plcc", "acc"
+    (fraction), "n", "batch_size", "protocol", "published"}: the checkpoint's own numbers, for comparison only on
+    the split they were measured on. config="smoke" evaluates a small checkpoint of the same layout (tests).
+    """
+    if dataset not in RELEASED_RESULTS:
+        raise ValueError(f"dataset must be one of {sorted(RELEASED_RESULTS)}, got {dataset!r}")
+    model = EAT(config=config, variant="eat_as_published", **({} if dataset == "ava" else {"head": "scalar"}))
+    load_official_checkpoint(model, checkpoint if isinstance(checkpoint, dict) else resolve(checkpoint))
+    if dataset == "tad66k":
+        frame = frame.assign(mos=frame["mos"] / 10.0).drop(columns=[c for c in frame.columns if c.startswith("dist_")])
+    images = AestheticDataset(frame, image_dir, eval_transform(model.cfg.img_size))
+    loader = DataLoader(images, batch_size=batch_size, shuffle=False)
+    metrics = evaluate(model, loader, device=device, threshold=5.0 if dataset == "ava" else 0.5, high_if="gt")
+    return {"srcc": metrics["srcc"], "plcc": metrics["plcc"], "acc": metrics["acc"], "n": metrics["n"],
+            "batch_size": batch_size, "protocol": RELEASED_PROTOCOLS[dataset].format(batch=batch_size),
+            "published": dict(RELEASED_RESULTS[dataset])}
