@@ -1,7 +1,6 @@
 """Chapter profiles: a passed or edited parameter always wins over the profile's default; unknown profiles are refused."""
 from __future__ import annotations
 
-import json
 import textwrap
 from dataclasses import dataclass
 
