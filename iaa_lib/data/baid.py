@@ -17,7 +17,6 @@ from iaa_lib.paths import DATA_DIR, resolve
 
 BAID_SPLITS = ("train", "val", "test")
 BAID_COUNTS = {"train": 50_737, "val": 3_200, "test": 6_400}
-BAID_THRESHOLD = 5.0  # positive if score > 5 (high_if="gt")
 
 
 def baid_labels(split: str, labels_dir: str | os.PathLike = DATA_DIR / "labels") -> pd.DataFrame:

@@ -28,7 +28,6 @@ from iaa_lib.data.splits import random_split, read_id_list, split_from_id_lists
 from iaa_lib.data.synthetic import make_synthetic
 from iaa_lib.paths import DATA_DIR, resolve
 
-DATASETS = ("synthetic", "ava_sample", "ava")
 AVA_VOTES_FILE = DATA_DIR / "labels" / "ava_votes.csv.gz"
 DEFAULT_SYNTHETIC_RATIOS = (0.6, 0.2, 0.2)
 

@@ -219,27 +219,7 @@ def _placement(luma: np.ndarray) -> float:
     return placement_score(np.array([xs.mean() + 0.5, ys.mean() + 0.5]), min(luma.shape))
 
 
-def measure_sharpness(image: Image.Image | np.ndarray) -> float:
-    """Mean |Laplacian| / mean |gradient| of the luma: high for crisp edges, invariant to contrast scaling."""
-    return _sharpness(_rgb_and_luma(image)[1])
-
-
-def measure_contrast(image: Image.Image | np.ndarray) -> float:
-    """Luma spread between the 1st and 99th percentiles (0..1)."""
-    return _contrast(_rgb_and_luma(image)[1])
-
-
-def measure_colourfulness(image: Image.Image | np.ndarray) -> float:
-    """Hasler and Suesstrunk's colourfulness (0..255 scale): std and mean of the rg / yb opponent channels."""
-    return _colourfulness(_rgb_and_luma(image)[0])
-
-
-def measure_placement(image: Image.Image | np.ndarray) -> float:
-    """placement_score (0..1) of the subject's centroid; subject = pixels whose luma is far from the median."""
-    return _placement(_rgb_and_luma(image)[1])
-
-
 def measure_factors(image: Image.Image | np.ndarray) -> dict[str, float]:
-    """Pixel measurements of the four FACTORS (raw units, monotone in the true factors; see measure_*)."""
+    """Pixel measurements of the four FACTORS (raw units, monotone in the true factors)."""
     rgb, luma = _rgb_and_luma(image)
     return {"sharpness": _sharpness(luma), "contrast": _contrast(luma), "colourfulness": _colourfulness(rgb), "placement": _placement(luma)}

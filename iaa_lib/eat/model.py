@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from torch import nn
 
 from iaa_lib.losses import EMDLoss
 from iaa_lib.eat.dat import (
@@ -70,6 +69,3 @@ class EAT(DAT):
         self.variant = variant
 
 
-def count_parameters(model: nn.Module) -> int:
-    """Number of parameters (trainable or not) of `model`."""
-    return sum(p.numel() for p in model.parameters())
