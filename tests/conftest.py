@@ -44,13 +44,14 @@ def notebook_metrics(execute_notebook):
 def built_book(session_runs_dir) -> Path:
     """Every book notebook executed (chapters side by side, as `python -m iaa_lib book` does; the notebook checks
     then read these runs instead of executing again), then the HTML rendered; returns _build/html."""
-    from iaa_lib.book.build import execute_notebooks, render_html
+    from iaa_lib.book.build import execute_notebooks, export_figures, render_html
 
     pending = [p for p in toc_notebooks() if p.resolve() not in _executed]
     if pending:
         for name, run in execute_notebooks().items():
             path = (REPO_ROOT / f"{name}.py").resolve()
             _executed.setdefault(path, {"output": path.with_suffix(".ipynb"), **run})
+    export_figures()
     return render_html()
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 import textwrap
 
 import pandas as pd
+import pytest
+from PIL import Image
 
-from iaa_lib.book.build import NOTEBOOK_BUDGET_S, RUN_LAST, execute_notebooks, notebook_groups, write_timings
+from iaa_lib.book.build import (NOTEBOOK_BUDGET_S, RUN_LAST, execute_notebooks, export_figures, notebook_groups,
+                                write_timings)
 from iaa_lib.paths import REPO_ROOT
 
 
@@ -61,3 +64,28 @@ def test_timing_table_names_commit_and_budget(tmp_path):
     text = (tmp_path / "book_timings.md").read_text()
     assert "`python -m iaa_lib book --jobs 2` at commit" in text and "| notebooks/b/01_z | 70.0 | 900 | 60 |" in text
     assert "82 s of notebook time, 80 s wall clock" in text
+
+
+def test_tagged_figures_are_exported(tmp_path):
+    tiny_book(tmp_path, {"a": ["01_x"]}, sizes={})
+    notebook = tmp_path / "notebooks" / "a" / "01_x.py"
+    notebook.write_text(notebook.read_text() + textwrap.dedent('''
+        # %% tags=["figure:tiny_line"]
+        import matplotlib.pyplot as plt
+        plt.plot([0, 1], [1, 0])
+        plt.show()
+        '''))
+    execute_notebooks(tmp_path, jobs=1, log=lambda _: None)
+    [figure] = export_figures(tmp_path)
+    assert figure == tmp_path / "figures" / "tiny_line.png"
+    with Image.open(figure) as image:
+        assert image.format == "PNG" and min(image.size) > 100
+
+
+def test_a_tagged_cell_without_a_figure_is_an_error(tmp_path):
+    tiny_book(tmp_path, {"a": ["01_x"]}, sizes={})
+    notebook = tmp_path / "notebooks" / "a" / "01_x.py"
+    notebook.write_text(notebook.read_text() + '\n# %% tags=["figure:nothing"]\nx = 1\n')
+    execute_notebooks(tmp_path, jobs=1, log=lambda _: None)
+    with pytest.raises(ValueError, match="figure:nothing drew no figure"):
+        export_figures(tmp_path)

@@ -1,6 +1,7 @@
 """Build the Jupyter Book: execute every notebook in _toc.yml with papermill, then render the HTML."""
 from __future__ import annotations
 
+import base64
 import json
 import os
 import random
@@ -22,6 +23,8 @@ from iaa_lib.book.runner import run_notebook
 from iaa_lib.paths import REPO_ROOT
 
 NOTEBOOK_BUDGET_S = 60  # smoke profile, 2-core CPU
+FIGURES_DIR = "figures"  # the book's key figures, exported from the executed notebooks
+FIGURE_TAG = "figure:"  # cell tag naming a key figure: figure:<name> -> figures/<name>.png
 KERNEL_START_CLASHES = ("Address already in use", "Kernel died before replying to kernel_info")
 
 
@@ -137,6 +140,32 @@ def write_timings(runs: dict[str, dict[str, Any]], wall_seconds: float, out_dir:
     return csv_path
 
 
+def export_figures(root: Path = REPO_ROOT) -> list[Path]:
+    """Write the figure of every executed notebook cell tagged `figure:<name>` to <root>/figures/<name>.png.
+
+    The prose pages show these files, so a tagged cell without a PNG output, or a name used twice, is an error."""
+    out_dir = root / FIGURES_DIR
+    out_dir.mkdir(exist_ok=True)
+    written: dict[str, Path] = {}
+    for notebook in toc_notebooks(root):
+        executed = notebook.with_suffix(".ipynb")
+        if not executed.is_file():
+            raise FileNotFoundError(f"{executed} is missing: execute the notebooks first (python -m iaa_lib book)")
+        for cell in json.loads(executed.read_text())["cells"]:
+            names = [t.removeprefix(FIGURE_TAG) for t in cell.get("metadata", {}).get("tags", []) if t.startswith(FIGURE_TAG)]
+            if not names:
+                continue
+            pngs = [o["data"]["image/png"] for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
+            for name in names:
+                if not pngs:
+                    raise ValueError(f"{notebook}: the cell tagged {FIGURE_TAG}{name} drew no figure")
+                if name in written:
+                    raise ValueError(f"figure name {name!r} is used by two cells ({notebook} and an earlier one)")
+                written[name] = out_dir / f"{name}.png"
+                written[name].write_bytes(base64.b64decode(pngs[-1]))
+    return list(written.values())
+
+
 def render_html(root: Path = REPO_ROOT) -> Path:
     """Run `jupyter-book build` with warnings as errors; return the HTML folder."""
     build_dir = root / "_build"
@@ -157,6 +186,7 @@ def build_book(root: Path = REPO_ROOT, jobs: int = 2, log=print) -> Path:
     build_dir.mkdir(exist_ok=True)
     (build_dir / "notebook_runs.json").write_text(json.dumps(runs, indent=2))
     write_timings(runs, time.perf_counter() - start, build_dir, f"python -m iaa_lib book --jobs {jobs}")
+    log(f"exported {len(export_figures(root))} key figures to {root / FIGURES_DIR}")
     log("rendering HTML ...")
     html = render_html(root)
     log(f"book built in {time.perf_counter() - start:.0f} s: {html / 'index.html'}")
