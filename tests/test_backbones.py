@@ -265,3 +265,23 @@ def test_a_local_file_for_a_quickgelu_tag_warns_about_the_architecture(tmp_path)
     with pytest.warns(UserWarning, match=r"load it as 'open_clip:ViT-B-32-quickgelu'"), \
             pytest.raises(ValueError, match="unexpected keys \\(1\\): not_a_clip_key"):
         create_backbone("open_clip:ViT-B-32", weights=path)
+
+
+@pytest.mark.parametrize("arch, quick", [("ViT-B-16", True), ("ViT-B-32", True), ("ViT-B-16-quickgelu", True)])
+def test_openai_tag_builds_the_quickgelu_activation(monkeypatch, arch, quick):
+    """The openai CLIP weights were trained with QuickGELU: the model built for that tag must use it."""
+    import open_clip
+    from open_clip.transformer import QuickGELU
+
+    from iaa_lib.blocks import backbones
+
+    real_create = open_clip.create_model
+
+    def create_without_download(name, pretrained=None, require_pretrained=False, **kwargs):
+        return real_create(name, pretrained=None, **kwargs)  # same architecture switches, no weights fetched
+
+    monkeypatch.setattr(open_clip, "create_model", create_without_download)
+    monkeypatch.setattr(backbones, "hub_offline", lambda: False)
+    model = backbones.open_clip_model(arch, "openai")
+    activations = {type(m) for m in model.visual.transformer.modules() if isinstance(m, (QuickGELU, torch.nn.GELU))}
+    assert activations == {QuickGELU}

@@ -381,8 +381,9 @@ def open_clip_model(arch: str, weights: str | os.PathLike | None):
         local_option += f" (note the '-quickgelu' name: the {tag} weights were trained with QuickGELU)"
     if hub and hub_offline() and not hub_cached(hub, OPEN_CLIP_HUB_FILES):
         raise weights_unavailable(f"open_clip weights {arch}/{tag}", hub, OPEN_CLIP_HUB_FILES[1], local_option)
-    try:
-        return open_clip.create_model(arch, pretrained=tag, require_pretrained=True)
+    try:  # open_clip builds GELU unless told: the openai weights were trained with QuickGELU
+        return open_clip.create_model(arch, pretrained=tag, require_pretrained=True,
+                                      force_quick_gelu=bool(cfg.get("quick_gelu")))
     except Exception as err:
         if not hub:
             raise WeightsUnavailableError(f"could not fetch open_clip weights {arch}/{tag} from {cfg.get('url', '')} "
