@@ -230,3 +230,24 @@ def test_prepare_reference_graph_data_end_to_end(tmp_path, monkeypatch):
     assert sets["test"][0]["nodes"].shape == (4, 3) and sets["test"][0]["image_id"] == "i8"
     random_sets = data.datasets(num_references=3, reference_mode="random", seed=1)
     assert all(set(row[1:]) <= set(splits["train"]) for row in random_sets["val"].node_ids)
+
+
+def test_references_for_splits_read_query_features_one_block_at_a_time(monkeypatch):
+    features, ids = _features(50, d=6)
+    store = FeatureStore(ids, features)
+    splits = {"train": ids[:30], "test": ids[30:]}
+    expected = references_for_splits(store, splits, k=3)  # default blocks hold every query at once
+    requested = []
+    real_rows = FeatureStore.rows
+
+    def spy(self, wanted):
+        wanted = list(wanted)
+        requested.append(len(wanted))
+        return real_rows(self, wanted)
+
+    monkeypatch.setattr(FeatureStore, "rows", spy)
+    blocked = references_for_splits(store, splits, k=3, query_chunk=4, reference_chunk=7)
+    assert requested[0] == 30 and max(requested[1:]) == 4  # the index's training rows, then query blocks of 4
+    for name in splits:
+        assert blocked[name].ref_ids == expected[name].ref_ids
+        assert torch.allclose(blocked[name].distances, expected[name].distances)
