@@ -1,4 +1,4 @@
-"""CG-IAA unit tests: attribute labelling, VLAP training loop, MAP end-to-end model."""
+"""CG-IAA unit tests: attribute labelling, VLAP training loop and its checkpoint, MAP end-to-end model, catalogue."""
 from __future__ import annotations
 
 import pandas as pd
@@ -6,15 +6,17 @@ import pytest
 import torch
 from torch import nn
 
+from iaa_lib.blocks.text import split_sentences
 from iaa_lib.cgiaa.attributes import (ATTRIBUTES, PROMPTS, AttributeSplitter, attribute_counts, keyword_hits,
-                                label_comments, split_sentences)
+                                      label_comments)
 from iaa_lib.cgiaa.pipeline import VLAPSchedule, attribute_splitter, train_vlap
 from iaa_lib.cgiaa.model import AestheticCLIP, CGIAA, MAPHead
 
 
-def test_split_sentences_keeps_real_sentences():
-    text = "Great light! The horizon is tilted. Ok\nNice bokeh though?"
-    assert split_sentences(text) == ["Great light!", "The horizon is tilted.", "Nice bokeh though?"]
+def test_punctuated_split_keeps_real_sentences():
+    text = "Great light! The horizon is tilted. Ok\nNice bokeh though? Shot at f/2.8 and 1/250s."
+    assert split_sentences(text, "punctuated") == ["Great light!", "The horizon is tilted.", "Nice bokeh though?",
+                                                   "Shot at f/2.8 and 1/250s."]
 
 
 @pytest.mark.parametrize("sentence, attribute", [
@@ -115,35 +117,28 @@ def test_cgiaa_end_to_end_shapes_gradients_and_errors():
         model(torch.randn(2, 8, 8), tokens)
 
 
-def test_train_or_load_trains_once_then_loads(tmp_path):
-    from iaa_lib.cgiaa.pipeline import train_or_load
-
-    calls = []
-
-    def train(module):
-        def run():
-            calls.append(1)
-            with torch.no_grad():
-                module.weight.fill_(3.0)
-            return {"loss": [1.0, 0.5]}
-        return run
-
-    first = nn.Linear(2, 2)
-    assert train_or_load(first, {"a": 1}, tmp_path, "demo", train(first)) == {"loss": [1.0, 0.5]}
-    second = nn.Linear(2, 2)
-    assert train_or_load(second, {"a": 1}, tmp_path, "demo", train(second))["loss"] == [1.0, 0.5]
-    assert len(calls) == 1 and torch.all(second.weight == 3.0)
-    train_or_load(nn.Linear(2, 2), {"a": 2}, tmp_path, "demo", train(nn.Linear(2, 2)))  # new key: trains again
-    assert len(calls) == 2
+def test_train_vlap_checkpoint_is_loaded_for_the_same_settings(tmp_path):
+    features = torch.randn(16, 12)
+    pairs = pd.DataFrame({"image_index": list(range(16)), "text": [f"tone {i % 4}." for i in range(16)]})
+    trained = _tiny_clip()
+    history = train_vlap(trained, pairs, lambda idx: features[idx], VLAPSchedule(steps=5, batch_size=8, lr=0.05),
+                         tmp_path, {"run": 1})
+    loaded = _tiny_clip()
+    assert train_vlap(loaded, pairs, lambda idx: features[idx], VLAPSchedule(steps=5, batch_size=8, lr=0.05),
+                      tmp_path, {"run": 1})["loss"] == history["loss"]
+    assert all(torch.equal(a, b) for a, b in zip(trained.state_dict().values(), loaded.state_dict().values()))
+    assert not torch.equal(_tiny_clip().proj.weight, loaded.proj.weight)
 
 
-def test_book_catalogue_splits_and_comment_sentences(tmp_path):
-    from iaa_lib.cgiaa.pipeline import book_catalogue, comment_sentences
+def test_book_catalogue_splits_and_catalogue_sentences(tmp_path):
+    from iaa_lib.cgiaa.chapter import book_catalogue
+    from iaa_lib.cgiaa.pipeline import catalogue_sentences
 
     catalogue = book_catalogue(tmp_path, n_synthetic=10, image_size=32, seed=1)
+    assert book_catalogue(tmp_path, n_synthetic=10, image_size=32, seed=1).equals(catalogue)  # read back
     assert list(catalogue["source"].value_counts().sort_index()) == [77, 10]
     assert set(catalogue["split"]) == {"train", "val", "test"}
     synthetic = catalogue[catalogue["source"] == "synthetic"]
-    sentences = comment_sentences(synthetic, ("train", "val", "test"))
+    sentences = catalogue_sentences(synthetic, ("train", "val", "test"))
     assert set(sentences["true_attribute"]) == set(ATTRIBUTES)
     assert sentences["image_index"].isin(synthetic.index).all()

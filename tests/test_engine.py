@@ -318,3 +318,55 @@ def test_seed_everything_seeds_all_generators():
     seed_everything(3, deterministic=False)
     assert not torch.are_deterministic_algorithms_enabled()
     seed_everything(0)
+
+
+def _step_run(seed: int = 0):
+    """A linear model, its SGD optimiser, a step schedule and a batch source drawing from its own generator."""
+    torch.manual_seed(seed)
+    model = nn.Linear(3, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(32, 3, generator=generator)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]])
+
+    def batch_loss():
+        rows = torch.randint(32, (8,), generator=generator)
+        return ((model(x[rows]) - y[rows]) ** 2).mean()
+
+    return model, batch_loss, optimizer, scheduler
+
+
+def test_fit_steps_equals_the_hand_written_loop_and_loads_a_finished_run(tmp_path):
+    from iaa_lib.training import fit_steps
+
+    reference, batch_loss, optimizer, scheduler = _step_run()
+    losses = []
+    for _ in range(6):
+        loss = batch_loss()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        losses.append(float(loss.detach()))
+    model, history = fit_steps(*_step_run(), steps=6, out_dir=tmp_path, settings={"lr": 0.1})
+    assert history["loss"] == losses and history["finished"] and not model.training
+    assert torch.equal(model.weight, reference.weight) and torch.equal(model.bias, reference.bias)
+    assert json.loads((tmp_path / "history.json").read_text())["loss"] == losses
+
+    def never_called():
+        raise AssertionError("a finished run with the same settings must be loaded, not trained")
+
+    fresh, _, optimizer, scheduler = _step_run(seed=1)
+    loaded, again = fit_steps(fresh, never_called, optimizer, scheduler, 6, tmp_path, {"lr": 0.1})
+    assert again["loss"] == losses and torch.equal(loaded.weight, reference.weight)
+    other, history_other = fit_steps(*_step_run(seed=1), steps=6, out_dir=tmp_path, settings={"lr": 0.2})
+    assert history_other["config_hash"] != history["config_hash"] and not torch.equal(other.weight, reference.weight)
+
+
+def test_fit_steps_stops_on_a_non_finite_loss():
+    from iaa_lib.training import fit_steps
+
+    model, _, optimizer, scheduler = _step_run()
+    with pytest.raises(NonFiniteLossError, match="step 1 of 3"):
+        fit_steps(model, lambda: model.weight.sum() * float("nan"), optimizer, scheduler, 3)

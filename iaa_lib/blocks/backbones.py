@@ -198,7 +198,10 @@ class TorchvisionBackbone(Backbone):
                 out = model.permute(model.norm(out))
             return out
         if hasattr(model, "conv_proj") and hasattr(model, "encoder"):  # vision transformer
-            x = model._process_input(images)
+            if tuple(images.shape[-2:]) != (model.image_size, model.image_size):
+                raise ValueError(f"{self.name} takes {model.image_size}x{model.image_size} images, "
+                                 f"got {tuple(images.shape[-2:])}")
+            x = model.conv_proj(images).flatten(2).transpose(1, 2)  # patch tokens [B, n_h * n_w, hidden]
             cls = model.class_token.expand(x.shape[0], -1, -1)
             return model.encoder(torch.cat([cls, x], dim=1))
         if hasattr(model, "layer4"):  # resnet family

@@ -1,12 +1,15 @@
 """Comments -> sentences -> per-sentence text features, cached on disk by encoder and text.
 
-Sentence splitting follows CDCM-Net's AVA script (spec section 1): split on [.?!], delete the characters of a
-strip class from every piece, drop pieces that end up empty.
-- ``variant="textbook"`` (default): the intended strip class (all digits, ASCII punctuation, full-width CJK
-  punctuation); whitespace-only pieces are dropped too; the surviving pieces are whitespace-trimmed.
-- ``variant="as_published"``: the mis-escaped class of the released script: it deletes 0 and 4-9 and every
-  capital ``S`` but keeps 1, 2, 3 and the backslash; whitespace-only pieces (e.g. after a final ". ") are kept
-  and count as sentences.
+Sentence splitting, one function with three rules (``split_sentences(comment, variant)``):
+- ``"textbook"`` (default) and ``"as_published"`` follow CDCM-Net's AVA script (cdcm spec section 1): split on
+  [.?!], delete the characters of a strip class from every piece, drop pieces that end up empty. Textbook: the
+  intended strip class (all digits, ASCII punctuation, full-width CJK punctuation), whitespace-only pieces
+  dropped too, the surviving pieces whitespace-trimmed. As published: the mis-escaped class of the released
+  script, which deletes 0 and 4-9 and every capital ``S`` but keeps 1, 2, 3 and the backslash; whitespace-only
+  pieces (e.g. after a final ". ") are kept and count as sentences.
+- ``"punctuated"`` (CG-IAA's attribute labels and captions): split after . ! ? followed by white space, and at
+  line breaks, so "f/2.8" or "1/250s" stay whole; the punctuation stays; pieces of fewer than two words are
+  dropped.
 """
 from __future__ import annotations
 
@@ -21,19 +24,24 @@ from torch import nn
 
 from iaa_lib.paths import resolve
 
-SPLIT_VARIANTS = ("textbook", "as_published")
+SPLIT_VARIANTS = ("textbook", "as_published", "punctuated")
 SENTENCE_END = re.compile(r"[.?!]")
+PUNCTUATED_END = re.compile(r"(?<=[.!?])\s+|\n+")
+PUNCTUATED_MIN_WORDS = 2
 CJK_PUNCTUATION = "，。！？、；：“”‘’（）【】《》…—～￥"
 TEXTBOOK_STRIP = set(string.digits) | set(string.punctuation) | set(CJK_PUNCTUATION)
 AS_PUBLISHED_STRIP = (TEXTBOOK_STRIP - set("123\\")) | {"S"}
 
 
 def split_sentences(comment: str, variant: str = "textbook") -> list[str]:
-    """Sentences of one comment: split on [.?!], strip-class characters deleted, empty pieces dropped."""
+    """Sentences of one comment by the rule `variant` (module docstring)."""
     if variant not in SPLIT_VARIANTS:
         raise ValueError(f"split_sentences: variant must be one of {SPLIT_VARIANTS}, got {variant!r}")
     if not isinstance(comment, str):
         raise ValueError(f"split_sentences: comment must be a str, got {type(comment).__name__}")
+    if variant == "punctuated":
+        pieces = (p.strip() for p in PUNCTUATED_END.split(comment))
+        return [p for p in pieces if len(p.split()) >= PUNCTUATED_MIN_WORDS]
     strip = TEXTBOOK_STRIP if variant == "textbook" else AS_PUBLISHED_STRIP
     sentences = []
     for piece in SENTENCE_END.split(comment):

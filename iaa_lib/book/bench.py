@@ -217,7 +217,7 @@ def measure(job: Job) -> list[dict[str, Any]]:
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
     if job.compiled:
-        torch._dynamo.reset()  # a fresh compilation cache per measurement: no recompile limits across models
+        torch.compiler.reset()  # a fresh compilation cache per measurement: no recompile limits across models
     torch.manual_seed(0)
     model = spec.build(job.config).to(device)
     total, trainable = count_parameters(model)

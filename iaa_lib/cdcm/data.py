@@ -103,12 +103,13 @@ def comments_by_id(frame: pd.DataFrame) -> Mapping[str, list[str]]:
 
 def synthetic_inputs(n: int, out_dir: str | os.PathLike, profile: str = "smoke", seed: int = 0,
                      image_size: int = 96, variant: str = "textbook") -> dict:
-    """Synthetic set with cached CDCM inputs: dict(frame, tokens [n,N,C], comments [n,T,D], mask [n,T], sentences, cache)."""
-    from iaa_lib.data.synthetic import make_synthetic
+    """Synthetic set (generated once in out_dir/images) with cached CDCM inputs: dict(frame, tokens [n,N,C],
+    comments [n,T,D], mask [n,T], sentences, cache)."""
+    from iaa_lib.data.labelled_sets import cached_synthetic
     from iaa_lib.paths import resolve
 
     folder = resolve(out_dir)
-    frame = make_synthetic(n, folder / "images", image_size=image_size, seed=seed)
+    frame = cached_synthetic(n, folder / "images", image_size=image_size, seed=seed)
     return frame_inputs(frame, None, comments_by_id(frame), folder / "features", profile, variant)
 
 

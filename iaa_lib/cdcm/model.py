@@ -77,7 +77,7 @@ class ImageTokens(nn.Module):
         self.backbone = backbone.eval().requires_grad_(False)
         self.name = getattr(backbone, "name", type(backbone).__name__)
         visual = getattr(backbone, "model", backbone)
-        self.is_clip_vit = all(hasattr(visual, a) for a in ("_embeds", "transformer", "ln_post", "proj"))
+        self.is_clip_vit = all(hasattr(visual, a) for a in ("forward_intermediates", "transformer", "ln_post", "proj"))
 
     def train(self, mode: bool = True) -> "ImageTokens":
         """Stay in eval mode: the encoder is frozen (no dropout, fixed BatchNorm statistics)."""
@@ -90,7 +90,10 @@ class ImageTokens(nn.Module):
             raise ValueError(f"ImageTokens: images must be [B, 3, H, W], got {tuple(images.shape)}")
         if self.is_clip_vit:
             visual = getattr(self.backbone, "model", self.backbone)
-            tokens = visual.ln_post(visual.transformer(visual._embeds(images)))
+            out = visual.forward_intermediates(images, indices=1, intermediates_only=True, output_fmt="NLC",
+                                               output_extra_tokens=True)  # last block: CLS and patches apart
+            last = torch.cat([out["image_intermediates_prefix"][-1], out["image_intermediates"][-1]], dim=1)
+            tokens = visual.ln_post(last)
             return tokens @ visual.proj if visual.proj is not None else tokens
         feature_map = self.backbone.forward_features(images)
         if feature_map.ndim != 4:
@@ -319,8 +322,8 @@ class CDCMNet(nn.Module):
         if dist is not None and tuple(dist.shape) != (visual.shape[0], self.cfg["n_bins"]):
             raise ValueError(f"CDCMNet: dist must be [B, {self.cfg['n_bins']}], got {tuple(dist.shape)}")
 
-    def _text_rows(self, comments: torch.Tensor, mask: torch.Tensor | None, n_rows: int
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    def text_rows(self, comments: torch.Tensor, mask: torch.Tensor | None, n_rows: int
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
         """Comment rows projected to D and zero-padded / truncated to the N visual tokens, with their mask [B, N]."""
         if mask is None:
             mask = torch.ones(comments.shape[:2], dtype=torch.bool, device=comments.device)
@@ -353,7 +356,7 @@ class CDCMNet(nn.Module):
         n_tokens = visual.shape[1]
         text = text_mask = None
         if comment_features is not None:
-            text, text_mask = self._text_rows(comment_features.float(), comment_mask, n_tokens)
+            text, text_mask = self.text_rows(comment_features.float(), comment_mask, n_tokens)
         out: dict[str, torch.Tensor] = {}
         aux = visual.new_zeros((), dtype=torch.float32)
 

@@ -1,4 +1,4 @@
-"""CDCM-Net's entry in the book: registry name, benchmark, comparison recipe, published rows."""
+"""CDCM-Net's entry in the book: registry name, benchmark, comparison recipe (the chapter's profiles), published rows."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,6 +7,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
+from iaa_lib.cdcm.chapter import COMPARE_FIELDS, PROFILES
+from iaa_lib.profiles import PROFILE_NAMES
 from iaa_lib.spec import BenchSpec, PaperSpec
 from iaa_lib.training import evaluate
 
@@ -51,9 +53,6 @@ SPEC = PaperSpec(
         "CDCM-Net", "CLIP ViT-B/32 tokens 50×512 (+ 50 comment rows ×512 in training; frozen CLIP, precomputed)",
         "memory + CDMF transformer only: the CLIP encoders are frozen and their features cached",
         build, example_inputs),
-    compare_settings={
-        "smoke": dict(profile="smoke", epochs=8, batch_size=32, lr=1e-3),
-        "full": dict(profile="full", epochs=20, batch_size=32, lr=1e-4),
-    },
+    compare_settings={name: {f: getattr(PROFILES.get(name), f) for f in COMPARE_FIELDS} for name in PROFILE_NAMES},
     compare=compare,
 )

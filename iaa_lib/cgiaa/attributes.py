@@ -20,6 +20,8 @@ from typing import Callable, Iterable, Mapping, Sequence
 import pandas as pd
 import torch
 
+from iaa_lib.blocks.text import split_sentences
+
 ATTRIBUTES = ("colour_and_light", "composition", "depth_and_focus", "general")
 SPECIFIC_ATTRIBUTES = ATTRIBUTES[:3]
 
@@ -54,16 +56,9 @@ PROMPTS: dict[str, tuple[str, ...]] = {
     "general": ("A general impression of the photo.", "A comment about the subject and how the photo feels."),
 }
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _PATTERNS = {a: [re.compile(rf"(?<![\w&]){p}(?![\w&])", re.IGNORECASE) for p in words] for a, words in LEXICON.items()}
 
 Encoder = Callable[[list[str]], torch.Tensor]  # texts -> embeddings (N, D)
-
-
-def split_sentences(text: str, min_words: int = 2) -> list[str]:
-    """Split a comment at . ! ? followed by space (and at line breaks); drop pieces shorter than min_words."""
-    pieces = (p.strip() for p in _SENTENCE_END.split(text))
-    return [p for p in pieces if len(p.split()) >= min_words]
 
 
 def keyword_hits(sentence: str) -> dict[str, list[int]]:
@@ -131,7 +126,8 @@ class AttributeSplitter:
 
 def label_comments(comments: Mapping[str, Iterable[str]], splitter: AttributeSplitter) -> pd.DataFrame:
     """{image_id: [comment, ...]} -> one row per sentence: image_id, sentence, attribute, method."""
-    rows = [(image_id, s) for image_id, texts in comments.items() for text in texts for s in split_sentences(text)]
+    rows = [(image_id, s) for image_id, texts in comments.items() for text in texts
+            for s in split_sentences(text, "punctuated")]
     labelled = splitter.classify([s for _, s in rows])
     return pd.DataFrame({"image_id": [i for i, _ in rows], "sentence": [a.sentence for a in labelled],
                          "attribute": [a.attribute for a in labelled], "method": [a.method for a in labelled]})

@@ -1,5 +1,6 @@
-"""CG-IAA stage runners: cached image features, VLAP and expert training (checkpointed by config hash),
-critique generation, text embedding and MAP feature datasets."""
+"""CG-IAA stage runners: cached image features, VLAP and expert training (step-based runs of the engine's
+`fit_steps`, checkpointed by the hash of their settings), critique generation, text embedding and MAP feature
+datasets."""
 from __future__ import annotations
 
 import hashlib
@@ -20,7 +21,7 @@ from iaa_lib.cgiaa.tokenizer import ClipBPETokenizer
 from iaa_lib.data.images import load_rgb
 from iaa_lib.data.transforms import eval_transform
 from iaa_lib.cgiaa.model import AestheticCLIP, CritiqueExperts
-from iaa_lib.paths import resolve
+from iaa_lib.training.engine import fit_steps
 
 
 def fingerprint(*parts) -> str:
@@ -68,21 +69,6 @@ def cached_image_features(clip: AestheticCLIP, paths: Sequence[str | os.PathLike
     return features
 
 
-def train_or_load(module: torch.nn.Module, key: dict, out_dir: str | os.PathLike, name: str,
-                  train: Callable[[], dict]) -> dict:
-    """Run `train()` (returns a history dict) unless out_dir/<name>-<hash(key)>.pt exists; then load it."""
-    path = Path(out_dir) / f"{name}-{fingerprint(key)}.pt"
-    if path.is_file():
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        module.load_state_dict(state["model"])
-        print(f"loaded {path.name} (same configuration): no training needed")
-        return state["history"]
-    history = train()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": module.state_dict(), "history": history, "key": key}, path)
-    return history
-
-
 # ----------------------------------------------------------------------------------------------- VLAP
 @dataclass(frozen=True)
 class VLAPSchedule:
@@ -104,17 +90,18 @@ class VLAPSchedule:
 
 
 def train_vlap(clip: AestheticCLIP, pairs: pd.DataFrame, visual_input: Callable[[torch.Tensor], torch.Tensor],
-               schedule: VLAPSchedule, parameters: Sequence[torch.nn.Parameter] | None = None) -> dict:
+               schedule: VLAPSchedule, out_dir: str | os.PathLike | None = None, settings: dict | None = None
+               ) -> dict:
     """Contrastive (image, comment) training; pairs has columns image_index (int) and text.
 
     Each batch holds distinct images; identical comment strings in a batch count as extra positives.
     `visual_input(indices)` returns the visual features (B, Dv) of those images (cached or from the tower).
-    Returns {"loss": [per step]}.
+    Runs through `fit_steps` (checkpoint in out_dir keyed by `settings`). Returns its history ("loss": per step).
     """
     if not {"image_index", "text"} <= set(pairs.columns):
         raise ValueError(f"pairs needs columns image_index and text, got {list(pairs.columns)}")
     generator = torch.Generator().manual_seed(schedule.seed)
-    params = list(parameters) if parameters is not None else [p for p in clip.parameters() if p.requires_grad]
+    params = [p for p in clip.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=schedule.lr, betas=schedule.betas, eps=schedule.eps,
                                   weight_decay=schedule.weight_decay)
     by_image = pairs.groupby("image_index")["text"].apply(list).to_dict()
@@ -125,9 +112,8 @@ def train_vlap(clip: AestheticCLIP, pairs: pd.DataFrame, visual_input: Callable[
         steps, halve_every = schedule.epochs * steps_per_epoch, 2 * steps_per_epoch
     tokens_of = {t: clip.tokenize([t])[0] for t in pairs["text"].unique()}
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=halve_every, gamma=0.5)
-    losses = []
-    clip.train()
-    for _ in range(steps):
+
+    def batch_loss() -> torch.Tensor:
         chosen = image_ids[torch.randperm(len(image_ids), generator=generator)[: schedule.batch_size]]
         texts = []
         for index in chosen.tolist():
@@ -136,14 +122,9 @@ def train_vlap(clip: AestheticCLIP, pairs: pd.DataFrame, visual_input: Callable[
         same_text = torch.tensor([[a == b for b in texts] for a in texts])
         image_emb = clip.embed_image_features(visual_input(chosen))
         text_emb = clip.encode_text(torch.stack([tokens_of[t] for t in texts]))
-        loss = info_nce(image_emb, text_emb, clip.temperature, positives=same_text)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        losses.append(float(loss.detach()))
-    clip.eval()
-    return {"loss": losses}
+        return info_nce(image_emb, text_emb, clip.temperature, positives=same_text)
+
+    return fit_steps(clip, batch_loss, optimizer, scheduler, steps, out_dir, settings)[1]
 
 
 @torch.no_grad()
@@ -175,10 +156,12 @@ class ExpertSchedule:
 
 
 def train_experts(experts: CritiqueExperts, tokenizer: ClipBPETokenizer, embeddings: torch.Tensor,
-                  captions: pd.DataFrame, max_tokens: int, schedule: ExpertSchedule) -> dict:
+                  captions: pd.DataFrame, max_tokens: int, schedule: ExpertSchedule,
+                  out_dir: str | os.PathLike | None = None, settings: dict | None = None) -> dict:
     """Train the attribute mappers (and an unfrozen LM) on captions: columns image_index, attribute, sentence.
 
-    embeddings (N_images, E) are the (VLAP) image embeddings indexed by image_index. Returns {"loss": [...]}.
+    embeddings (N_images, E) are the (VLAP) image embeddings indexed by image_index. Runs through `fit_steps`
+    (checkpoint in out_dir keyed by `settings`). Returns its history ("loss": per step).
     """
     unknown = set(captions["attribute"]) - set(experts.attributes)
     if unknown:
@@ -196,18 +179,12 @@ def train_experts(experts: CritiqueExperts, tokenizer: ClipBPETokenizer, embeddi
         return max(0.0, (schedule.steps - step) / max(1, schedule.steps - schedule.warmup))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-    losses = []
-    experts.train()
-    for _ in range(schedule.steps):
+
+    def batch_loss() -> torch.Tensor:
         rows = torch.randint(len(captions), (schedule.batch_size,), generator=generator)
-        loss = experts.loss(embeddings[image_index[rows]], attribute_index[rows], ids[rows], mask[rows])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        losses.append(float(loss.detach()))
-    experts.eval()
-    return {"loss": losses}
+        return experts.loss(embeddings[image_index[rows]], attribute_index[rows], ids[rows], mask[rows])
+
+    return fit_steps(experts, batch_loss, optimizer, scheduler, schedule.steps, out_dir, settings)[1]
 
 
 @torch.no_grad()
@@ -267,10 +244,6 @@ class FeatureDataset(Dataset):
                 "mos": self.mos[index], "dist": self.dist[index], "image_id": self.ids[index]}
 
 
-
-
-
-
 def first_last_mean(values: Sequence[float], k: int = 10) -> tuple[float, float]:
     """Mean of the first k and of the last k values of a curve."""
     k = max(1, min(k, len(values) // 2 or 1))
@@ -279,61 +252,18 @@ def first_last_mean(values: Sequence[float], k: int = 10) -> tuple[float, float]
 
 
 
-# ----------------------------------------------------------------------------------------------- book data
-SYNTHETIC_SPLIT_RATIOS = (0.7, 0.1, 0.2)
-
-
-def book_catalogue(run_dir: str | os.PathLike, n_synthetic: int, image_size: int = 96, seed: int = 0,
-                   real_dir: str | os.PathLike | None = None) -> pd.DataFrame:
-    """The chapter's images, one row each (row position = image_index): the synthetic set, then the real photos.
-
-    Real photos: the embedded 77-photo AVA sample, or `real_dir` laid out the same way (labels.csv with AVA
-    votes, images/<id>.jpg, comments.jsonl, splits.csv) for a full run; n_synthetic = 0 skips the synthetic set.
-    Columns: image_id, path, source ("synthetic" | "ava_sample"), split, mos, dist_1..dist_10, comments (list of
-    str; synthetic: one per attribute), comment_attributes (the synthetic comments' true attributes, else []).
-    The synthetic frame is cached as run_dir/synthetic/labels-<n>-<size>-<seed>.pkl.
-    """
-    from iaa_lib.data.labels import DIST_COLUMNS
-    from iaa_lib.data.sample import load_ava_sample, load_sample_comments, sample_splits
-    from iaa_lib.data.splits import assert_disjoint, random_split
-    from iaa_lib.data.synthetic import COMMENT_ATTRIBUTES, make_synthetic
-
-    columns = ["image_id", "path", "source", "split", "mos", *DIST_COLUMNS, "comments", "comment_attributes"]
-    parts = []
-    if n_synthetic:
-        folder = Path(run_dir) / "synthetic"
-        cache = folder / f"labels-{n_synthetic}-{image_size}-{seed}.pkl"
-        if cache.is_file() and all(Path(p).is_file() for p in pd.read_pickle(cache)["path"]):
-            synthetic = pd.read_pickle(cache)
-        else:
-            synthetic = make_synthetic(n_synthetic, folder, image_size=image_size, seed=seed)
-            synthetic.to_pickle(cache)
-        splits = random_split(synthetic["image_id"], ratios=SYNTHETIC_SPLIT_RATIOS, seed=seed)
-        assert_disjoint(splits)
-        split_of = {i: name for name, ids in splits.items() for i in ids}
-        parts.append(synthetic.assign(source="synthetic", split=synthetic["image_id"].map(split_of),
-                                      comment_attributes=[list(COMMENT_ATTRIBUTES)] * len(synthetic))[columns])
-    real, image_dir = load_ava_sample(real_dir)
-    real_split = {i: name for name, ids in sample_splits(real_dir).items() for i in ids}
-    real_comments = load_sample_comments(real_dir)
-    real = real.assign(path=[str(image_dir / f"{i}.jpg") for i in real["image_id"]], source="ava_sample",
-                       split=real["image_id"].map(real_split),
-                       comments=[real_comments.get(i, []) for i in real["image_id"]],
-                       comment_attributes=[[] for _ in range(len(real))])
-    parts.append(real[columns])
-    return pd.concat(parts, ignore_index=True)
-
-
-def comment_sentences(catalogue: pd.DataFrame, splits: Sequence[str] = ("train",)) -> pd.DataFrame:
+# ----------------------------------------------------------------------------------------------- sentences
+def catalogue_sentences(catalogue: pd.DataFrame, splits: Sequence[str] = ("train",)) -> pd.DataFrame:
     """One row per comment sentence of the catalogue rows in `splits`: image_index, source, text, true_attribute
     (the synthetic comment's attribute; None for real comments)."""
-    from iaa_lib.cgiaa.attributes import split_sentences
+    from iaa_lib.blocks.text import split_sentences
 
     rows = []
     for index, row in catalogue[catalogue["split"].isin(splits)].iterrows():
         attributes = row["comment_attributes"] or [None] * len(row["comments"])
         rows += [(index, row["source"], sentence, attribute)
-                 for text, attribute in zip(row["comments"], attributes) for sentence in split_sentences(text)]
+                 for text, attribute in zip(row["comments"], attributes)
+                 for sentence in split_sentences(text, "punctuated")]
     return pd.DataFrame(rows, columns=["image_index", "source", "text", "true_attribute"])
 
 
@@ -341,14 +271,14 @@ def comment_sentences(catalogue: pd.DataFrame, splits: Sequence[str] = ("train",
 def vlap_stage(cfg, catalogue: pd.DataFrame, run_dir: str | os.PathLike, schedule: VLAPSchedule,
                train_image_tower: bool = False) -> tuple[AestheticCLIP, torch.Tensor, dict]:
     """Build the aesthetic CLIP, cache the visual features of every catalogue image and run VLAP on the train
-    comments (checkpointed). With a frozen image tower (smoke) VLAP trains proj + text tower on cached features.
-    Returns (clip, visual features (N, Dv) after VLAP, history)."""
+    comments (checkpoint in run_dir/vlap). With a frozen image tower (smoke) VLAP trains proj + text tower on
+    cached features. Returns (clip, visual features (N, Dv) after VLAP, history)."""
     from iaa_lib.cgiaa.model import build_clip
 
     clip = build_clip(cfg)
     paths = list(catalogue["path"])
     features = cached_image_features(clip, paths, Path(run_dir) / "features", "visual")
-    pairs = comment_sentences(catalogue, ("train",))
+    pairs = catalogue_sentences(catalogue, ("train",))
     if train_image_tower:
         def visual_input(indices: torch.Tensor) -> torch.Tensor:
             images = load_image_batch([paths[i] for i in indices.tolist()], clip.image_size, clip.mean, clip.std)
@@ -357,13 +287,12 @@ def vlap_stage(cfg, catalogue: pd.DataFrame, run_dir: str | os.PathLike, schedul
         clip.image_tower.requires_grad_(False)
         def visual_input(indices: torch.Tensor) -> torch.Tensor:
             return features[indices]
-    key = {"stage": "vlap", "config": cfg.as_dict(), "schedule": asdict(schedule), "tower": train_image_tower,
-           "pairs": fingerprint(pairs[["image_index", "text"]].values.tolist()), "features": fingerprint(features)}
-    history = train_or_load(clip, key, run_dir, "vlap", lambda: train_vlap(clip, pairs, visual_input, schedule))
-    clip.eval()
+    settings = {"stage": "vlap", "config": cfg.as_dict(), "schedule": asdict(schedule), "tower": train_image_tower,
+                "pairs": fingerprint(pairs[["image_index", "text"]].values.tolist()),
+                "features": fingerprint(features)}
+    history = train_vlap(clip, pairs, visual_input, schedule, Path(run_dir) / "vlap", settings)
     if train_image_tower:
         features = cached_image_features(clip, paths, Path(run_dir) / "features", "visual-vlap")
-    history = {**history, "key": fingerprint(key)}
     return clip, features, history
 
 
@@ -390,7 +319,7 @@ def attribute_splitter(zero_shot: bool = False):
 def expert_captions(catalogue: pd.DataFrame, splitter, splits: Sequence[str] = ("train",),
                     sources: Sequence[str] = ("synthetic",)) -> pd.DataFrame:
     """Attribute-labelled caption sentences for the experts: image_index, sentence, attribute, method, true_attribute."""
-    sentences = comment_sentences(catalogue[catalogue["source"].isin(sources)], splits)
+    sentences = catalogue_sentences(catalogue[catalogue["source"].isin(sources)], splits)
     labelled = splitter.classify(list(sentences["text"]))
     return pd.DataFrame({"image_index": sentences["image_index"].to_numpy(), "sentence": sentences["text"].to_numpy(),
                          "attribute": [a.attribute for a in labelled], "method": [a.method for a in labelled],
@@ -400,7 +329,8 @@ def expert_captions(catalogue: pd.DataFrame, splitter, splits: Sequence[str] = (
 def experts_stage(cfg, embeddings: torch.Tensor, captions: pd.DataFrame, run_dir: str | os.PathLike,
                   schedule: ExpertSchedule, vlap_key: str):
     """Tokenizer (compact BPE fitted on the captions, or GPT-2's for loaded weights), experts trained on the
-    captions (checkpointed). Returns (experts, tokenizer, history)."""
+    captions (checkpoint in run_dir/experts; vlap_key: the VLAP run's config_hash). Returns (experts, tokenizer,
+    history)."""
     from iaa_lib.cgiaa.tokenizer import LocalGPT2Tokenizer
     from iaa_lib.cgiaa.model import build_experts
 
@@ -410,13 +340,11 @@ def experts_stage(cfg, embeddings: torch.Tensor, captions: pd.DataFrame, run_dir
         tokenizer = LocalGPT2Tokenizer(cfg.gpt2_path)
     torch.manual_seed(schedule.seed)
     experts = build_experts(cfg, tokenizer.vocab_size)
-    key = {"stage": "experts", "config": cfg.as_dict(), "schedule": asdict(schedule), "vlap": vlap_key,
-           "captions": fingerprint(captions[["image_index", "sentence", "attribute"]].values.tolist())}
-    history = train_or_load(experts, key, run_dir, "experts",
-                            lambda: train_experts(experts, tokenizer, embeddings, captions, cfg.caption_tokens,
-                                                  schedule))
-    experts.eval()
-    return experts, tokenizer, {**history, "key": fingerprint(key)}
+    settings = {"stage": "experts", "config": cfg.as_dict(), "schedule": asdict(schedule), "vlap": vlap_key,
+                "captions": fingerprint(captions[["image_index", "sentence", "attribute"]].values.tolist())}
+    history = train_experts(experts, tokenizer, embeddings, captions, cfg.caption_tokens, schedule,
+                            Path(run_dir) / "experts", settings)
+    return experts, tokenizer, history
 
 
 def critiques_stage(experts: CritiqueExperts, tokenizer, embeddings: torch.Tensor, cfg, run_dir: str | os.PathLike,
@@ -498,24 +426,7 @@ def load_stages(cfg, catalogue: pd.DataFrame, run_dir: str | os.PathLike, vlap_s
     sources = ("synthetic",) if (catalogue["source"] == "synthetic").any() else ("ava_sample",)
     captions = expert_captions(catalogue, attribute_splitter(zero_shot), ("train",), sources)
     experts, tokenizer, expert_history = experts_stage(cfg, embeddings, captions, run_dir, expert_schedule,
-                                                       vlap_history["key"])
-    critiques = critiques_stage(experts, tokenizer, embeddings, cfg, run_dir, expert_history["key"])
+                                                       vlap_history["config_hash"])
+    critiques = critiques_stage(experts, tokenizer, embeddings, cfg, run_dir, expert_history["config_hash"])
     texts = critique_matrix(critiques, ATTRIBUTES, len(catalogue))
     return Stages(clip, features, embeddings, experts, tokenizer, critiques, texts, critique_embeddings(clip, texts))
-
-
-def book_stages(config: str, run_dir: str | os.PathLike, vlap_schedule: VLAPSchedule, expert_schedule: ExpertSchedule,
-                *, n_synthetic: int, image_size: int, seed: int = 0, data_root: str | os.PathLike | None = None,
-                gpt2_path: str | None = None, map_hidden: int | None = None, train_image_tower: bool = False,
-                zero_shot: bool = False):
-    """The book notebooks' stages 1-2 from their parameters: (book_catalogue, load_stages result).
-
-    Same parameters as notebooks 1-2 give the same checkpoints and critique cache, so these are loaded, not trained."""
-    from iaa_lib.cgiaa.model import get_config
-
-    overrides = {} if map_hidden is None else {"map_hidden": map_hidden}
-    cfg = get_config(config, image_size=image_size, gpt2_path=gpt2_path, **overrides)
-    catalogue = book_catalogue(run_dir, n_synthetic, image_size=image_size, seed=seed,
-                               real_dir=None if data_root is None else resolve(data_root))
-    stages = load_stages(cfg, catalogue, run_dir, vlap_schedule, train_image_tower, expert_schedule, zero_shot)
-    return catalogue, stages

@@ -1,12 +1,15 @@
-"""CG-IAA's entry in the book: registry name, benchmark, comparison recipe, published rows."""
+"""CG-IAA's entry in the book: registry name, benchmark, comparison recipe (the chapter's profiles), published rows."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from iaa_lib.cgiaa.chapter import COMPARE_FIELDS, PROFILES
+from iaa_lib.profiles import PROFILE_NAMES
 from iaa_lib.spec import BenchSpec, PaperSpec
 
 CRITIQUE_TOKEN_IDS = 1000  # random critique ids below this bound are valid for every CLIP text vocabulary
@@ -42,20 +45,20 @@ def catalogue(data) -> pd.DataFrame:
 
 
 def compare(data, s: dict, out_dir: Path, seed: int):
-    """Run CG-IAA's stages (VLAP, experts, MAP on image + generated critiques) on the protocol's split."""
-    from iaa_lib.cgiaa.model import get_config
-    from iaa_lib.cgiaa.pipeline import ExpertSchedule, VLAPSchedule, load_stages, map_stage
+    """Run CG-IAA's stages (VLAP, experts, MAP on image + generated critiques) on the protocol's split, with the
+    chapter's settings of profile s["profile"] updated by s."""
+    from iaa_lib.cgiaa.pipeline import load_stages, map_stage
 
-    if s["config"] == "full" and not s["gpt2_path"]:
+    settings = replace(PROFILES.get(s["profile"]), **s, seed=seed)
+    if settings.config == "full" and not settings.gpt2_path:
         raise ValueError("CG-IAA's full profile needs GPT-2 weights in a local folder (Hugging Face layout): "
                          "pass overrides={'cgiaa': {'gpt2_path': '/path/to/gpt2'}} (notebook: -p cgiaa_gpt2_path ...)")
     frame = catalogue(data)
-    cfg = get_config(s["config"], image_size=s["image_size"], map_hidden=s["map"]["hidden"], gpt2_path=s["gpt2_path"])
-    stages = load_stages(cfg, frame, out_dir, VLAPSchedule(**s["vlap"], seed=seed), s["train_image_tower"],
-                         ExpertSchedule(**s["experts"], seed=seed), zero_shot=s["config"] == "full")
+    stages = load_stages(settings.model_config(), frame, out_dir, settings.vlap_schedule(),
+                         settings.train_image_tower, settings.expert_schedule(), settings.zero_shot)
     rows = {name: list(frame.index[frame["split"] == name]) for name in ("train", "val", "test")}
     head, history, _, predictions = map_stage("image_generated_critiques", stages.features, stages.generated, frame,
-                                              rows, out_dir, seed=seed, **s["map"])
+                                              rows, out_dir, **settings.map_options())
     critiques = {frame["image_id"].iloc[r]: stages.critique_texts[r] for r in rows["test"]}
     return head, history, predictions, {"critiques": critiques}
 
@@ -69,14 +72,7 @@ SPEC = PaperSpec(
         "end to end: open_clip ViT-B/16 image and text towers + MAP head; critique generation (GPT-2 beam "
         "search) is not included, the critiques are given as tokens",
         build, example_inputs),
-    compare_settings={
-        "smoke": dict(config="smoke", image_size=96, vlap=dict(steps=150, batch_size=64, lr=2e-3, halve_every=50),
-                      experts=dict(steps=300, batch_size=64, lr=3e-3, warmup=20), train_image_tower=False,
-                      map=dict(epochs=40, lr=1e-3, batch_size=32, hidden=128), gpt2_path=None),
-        "full": dict(config="full", image_size=224, vlap=dict(epochs=20, batch_size=64, lr=6e-5),
-                     experts=dict(steps=235_000, batch_size=40, lr=2e-5, warmup=5000), train_image_tower=True,
-                     map=dict(epochs=20, lr=1e-4, batch_size=64, hidden=512), gpt2_path=None),
-    },
+    compare_settings={name: {f: getattr(PROFILES.get(name), f) for f in COMPARE_FIELDS} for name in PROFILE_NAMES},
     compare=compare,
     sota_methods=("CG-IAA critiques (text only)",),
 )

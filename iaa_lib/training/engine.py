@@ -7,6 +7,10 @@ Persistent loader workers keep their own RNG across epochs and break this; use p
 Checkpoints under cfg.out_dir: last.pt (after every epoch), best.pt (best validation cfg.select_metric),
 history.json. Each holds model, optimiser, scheduler and loss state, RNG states, epoch, global step, config,
 config hash and history.
+
+`fit_steps` is the step-based counterpart for recipes that draw their own batches (contrastive pairs, caption
+rows): the caller gives the loss of its next batch, the optimiser and the schedule; the engine runs the steps and writes
+the same last.pt / history.json, keyed by the hash of the caller's settings (`settings_hash`).
 """
 from __future__ import annotations
 
@@ -473,7 +477,65 @@ def fit_or_load(
     return model, history
 
 
+def settings_hash(settings: dict) -> str:
+    """16-hex-digit hash of a JSON-able settings dict (what keys a `fit_steps` run)."""
+    return hashlib.sha256(json.dumps(_jsonable(settings), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def fit_steps(
+    model: nn.Module,
+    batch_loss: Callable[[], torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    steps: int,
+    out_dir: str | os.PathLike | None = None,
+    settings: dict | None = None,
+) -> tuple[nn.Module, dict]:
+    """`steps` optimiser steps on batch_loss() (a scalar on the batch the caller draws), or, when out_dir/last.pt
+    holds a finished run with the same settings hash, that run's weights loaded instead.
+
+    Each step: loss, zero_grad, backward, optimizer.step, scheduler.step. The model trains in train mode and is
+    left in eval mode. One checkpoint (last.pt: model, optimiser, scheduler, history) and history.json are written
+    when the run ends; an interrupted run starts over. history = {"loss": [per step], "steps", "settings",
+    "config_hash", "finished"}. Returns (model, history)."""
+    if steps < 1:
+        raise ValueError(f"fit_steps: steps must be >= 1, got {steps}")
+    settings = settings or {}
+    hash_ = settings_hash(settings)
+    last_path = Path(out_dir).expanduser() / "last.pt" if out_dir is not None else None
+    if last_path is not None and last_path.is_file():
+        state = torch.load(last_path, map_location="cpu", weights_only=False)
+        if state.get("config_hash") == hash_ and state.get("finished"):
+            load_checkpoint(last_path, model)
+            model.eval()
+            print(f"loaded finished run from {last_path.parent} (config {hash_}); no training needed", flush=True)
+            return model, state["history"]
+    losses = []
+    model.train()
+    for step in range(steps):
+        loss = batch_loss()
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise NonFiniteLossError(f"non-finite training loss ({value}) at step {step + 1} of {steps}; "
+                                     "lower the learning rate or check the batch this step drew")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        losses.append(value)
+    model.eval()
+    history = {"loss": losses, "steps": steps, "settings": _jsonable(settings), "config_hash": hash_,
+               "finished": True}
+    if last_path is not None:
+        last_path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                      "scheduler": scheduler.state_dict(), "history": history, "config_hash": hash_,
+                      "finished": True}, last_path)
+        (last_path.parent / "history.json").write_text(json.dumps(history, indent=1))
+    return model, history
+
+
 __all__ = [
-    "FitConfig", "NonFiniteLossError", "fit", "fit_or_load", "load_checkpoint", "config_hash", "lr_factor",
-    "make_optimizer",
+    "FitConfig", "NonFiniteLossError", "fit", "fit_or_load", "fit_steps", "load_checkpoint", "config_hash",
+    "settings_hash", "lr_factor", "make_optimizer",
 ]

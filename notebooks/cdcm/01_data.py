@@ -29,20 +29,10 @@
 
 # %% tags=["parameters"]
 profile = "smoke"
-n_synthetic = 600
 n_dpc = 400
-threads = 1
 seed = 0
 data_root = ""
 metrics_file = "runs/cdcm/01_data.json"
-
-# %%
-if profile == "full":
-    if not data_root:
-        raise ValueError("profile='full' needs data_root: an AVA folder laid out like data/ava_sample "
-                         "(labels.csv, images/<image_id>.jpg, comments.jsonl, splits.csv)")
-    n_dpc = 13432  # all DPC critiques for the text -> score check
-    threads = 0  # all cores
 
 # %%
 import matplotlib.pyplot as plt
@@ -51,17 +41,18 @@ import pandas as pd
 import scipy.stats
 import torch
 
-from iaa_lib.data.labels import read_ava_votes
-from iaa_lib.data.sample import load_dpc_comments, sample_splits
-from iaa_lib.cdcm.model import ENCODERS
-from iaa_lib.cdcm.data import sample_inputs, synthetic_inputs
-from iaa_lib.paths import resolve
 from iaa_lib.blocks.text import comment_sentences, split_sentences
+from iaa_lib.cdcm.chapter import PROFILES, load_chapter
+from iaa_lib.cdcm.model import ENCODERS
+from iaa_lib.data.labels import read_ava_votes
+from iaa_lib.data.sample import load_dpc_comments
+from iaa_lib.paths import resolve
 from iaa_lib.viz import image_grid
 
-if threads:  # on a shared 2-core CPU one thread avoids oversubscription stalls
-    torch.set_num_threads(threads)
-print(ENCODERS[profile])
+settings = PROFILES.resolve(profile, globals())
+chapter = load_chapter(settings)
+syn, real = chapter.data.synthetic, chapter.data.real
+print(ENCODERS[settings.profile])
 
 # %% [markdown]
 # ## Synthetic photos with per-attribute comments
@@ -69,7 +60,6 @@ print(ENCODERS[profile])
 # describe the factors its score is made of. Every image has comments, so the memory always has a target.
 
 # %%
-syn = synthetic_inputs(n_synthetic, "runs/cdcm/synthetic", profile=profile, seed=seed)
 frame = syn["frame"]
 image_grid([frame.path[i] for i in range(4)], titles=[f"mos {frame.mos[i]:.2f}" for i in range(4)])
 plt.show()
@@ -108,7 +98,6 @@ plt.show()
 # 16 of the 77 photos have real DPChallenge comments; the others get all-zero rows and an all-False mask.
 
 # %%
-real = sample_inputs("runs/cdcm/sample", profile=profile, data_dir=data_root or None)
 counts = real["mask"].sum(1).numpy()
 print(f"{int((counts > 0).sum())} of {len(counts)} sample photos have comments; sentences per commented photo: "
       f"median {np.median(counts[counts > 0]):.0f}, max {counts.max()}")
@@ -127,10 +116,10 @@ for i in with_comments:
 # %%
 dpc = load_dpc_comments()
 votes = read_ava_votes(resolve("data/labels/ava_votes.csv.gz")).set_index("image_id")
-test_ids = set(sample_splits(data_root or None)["test"])
+test_ids = set(chapter.data.real_splits["test"])
 ids = [i for i in dpc if i in votes.index and i not in test_ids]
-rng = np.random.default_rng(seed)
-ids = list(rng.choice(ids, size=min(n_dpc, len(ids)), replace=False))
+rng = np.random.default_rng(settings.seed)
+ids = list(rng.choice(ids, size=min(settings.n_dpc, len(ids)), replace=False))
 def mean_feature(image_id):
     sentences = comment_sentences(dpc[image_id]) or [" ".join(dpc[image_id])]
     return real["cache"].features(sentences).mean(0)
@@ -145,7 +134,7 @@ print(f"text-only ridge on {half} DPC critiques -> held-out SRCC {text_srcc:.3f}
 # %%
 from iaa_lib.book.runner import record_metrics
 record_metrics(metrics_file, {
-    "profile": profile, "n_synthetic": len(frame), "n_visual_tokens": int(syn["tokens"].shape[1]),
+    "profile": settings.profile, "n_synthetic": len(frame), "n_visual_tokens": int(syn["tokens"].shape[1]),
     "visual_dim": int(syn["tokens"].shape[2]), "text_dim": int(syn["comments"].shape[2]),
     "synthetic_sentences_per_image": float(syn["mask"].sum(1).float().mean()),
     "sample_images_with_comments": int((counts > 0).sum()), "dpc_text_ridge_srcc": float(text_srcc),

@@ -37,35 +37,20 @@
 
 # %% tags=["parameters"]
 profile = "smoke"
-n_synthetic = 600
 epochs = 8
-sample_epochs = 15
 lr = 1e-3
-batch_size = 32
-threads = 1
 seed = 0
 data_root = ""
 metrics_file = "runs/cdcm/02_train.json"
 
 # %%
-if profile == "full":
-    # The paper's setting: CLIP ViT-B/32 tokens, full CDMF, on data_root (AVA images with their comment corpus,
-    # see the spec, section 6) in place of the embedded sample.
-    if not data_root:
-        raise ValueError("profile='full' needs data_root: an AVA folder laid out like data/ava_sample "
-                         "(labels.csv, images/<image_id>.jpg, comments.jsonl, splits.csv)")
-    epochs, sample_epochs, lr, batch_size = 20, 20, 1e-4, 32
-    threads = 0  # all cores
-
-# %%
 import matplotlib.pyplot as plt
 import torch
 
-from iaa_lib.cdcm.data import chapter_data, fit_cdcm, split_datasets
+from iaa_lib.cdcm.chapter import PROFILES, SYNTHETIC_MODELS, load_chapter
 from iaa_lib.training.evaluation import evaluate
 
-if threads:  # on a shared 2-core CPU one thread avoids oversubscription stalls
-    torch.set_num_threads(threads)
+settings = PROFILES.resolve(profile, globals())
 
 # %% [markdown]
 # ## Data and splits
@@ -73,9 +58,8 @@ if threads:  # on a shared 2-core CPU one thread avoids oversubscription stalls
 # contribute comments to training.
 
 # %%
-syn, syn_splits, real, real_splits = chapter_data(profile, n_synthetic, seed, data_root or None)
-syn_data = split_datasets(syn, syn_splits)
-real_data = split_datasets(real, real_splits)
+chapter = load_chapter(settings)
+syn_data, real_data = chapter.synthetic, chapter.real
 print({k: len(v) for k, v in syn_data.items()}, {k: len(v) for k, v in real_data.items()})
 
 # %% [markdown]
@@ -83,10 +67,8 @@ print({k: len(v) for k, v in syn_data.items()}, {k: len(v) for k, v in real_data
 
 # %%
 runs = {}
-for name, modality, variant in [("cdcm", "recalled", "textbook"), ("cdcm_as_published", "recalled", "as_published"),
-                                ("image_only", "image_only", "textbook"), ("real_comments", "real", "textbook")]:
-    model, history = fit_cdcm(syn_data, f"runs/cdcm/synthetic/{name}", profile=profile, modality=modality,
-                              variant=variant, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
+for name in SYNTHETIC_MODELS:
+    model, history = chapter.synthetic_model(name)
     runs[name] = (model, history)
     print(f"{name:18s} train loss {history['epochs'][0]['train_loss']:.3f} -> {history['epochs'][-1]['train_loss']:.3f}"
           f"   best val SRCC {history['best_metric']:.3f} (epoch {history['best_epoch']})")
@@ -119,8 +101,7 @@ memory_losses
 # 46 training photos, of which only a few have comments: an honest smoke run, not a benchmark.
 
 # %%
-real_model, real_history = fit_cdcm(real_data, "runs/cdcm/sample/cdcm", profile=profile, epochs=sample_epochs,
-                                    lr=lr, batch_size=16, seed=seed)
+real_model, real_history = chapter.sample_model()
 real_test = evaluate(real_model, torch.utils.data.DataLoader(real_data["test"], batch_size=64))
 print(f"real sample test (15 photos): SRCC {real_test['srcc']:.3f}, PLCC {real_test['plcc']:.3f}, Acc(>5) {real_test['acc']:.3f}")
 
@@ -129,7 +110,7 @@ syn_test = {name: evaluate(m, torch.utils.data.DataLoader(syn_data["test"], batc
             for name, (m, _) in runs.items()}
 from iaa_lib.book.runner import record_metrics
 record_metrics(metrics_file, {
-    "profile": profile,
+    "profile": settings.profile,
     **{f"{name}_first_train_loss": h["epochs"][0]["train_loss"] for name, (_, h) in runs.items()},
     **{f"{name}_final_train_loss": h["epochs"][-1]["train_loss"] for name, (_, h) in runs.items()},
     **{f"{name}_best_val_srcc": h["best_metric"] for name, (_, h) in runs.items()},

@@ -27,49 +27,30 @@
 
 # %% tags=["parameters"]
 profile = "smoke"
-n_synthetic = 600
-epochs = 8
-sample_epochs = 15
-lr = 1e-3
-batch_size = 32
-threads = 1
 seed = 0
 data_root = ""
 metrics_file = "runs/cdcm/03_evaluate.json"
 
 # %%
-if profile == "full":
-    if not data_root:
-        raise ValueError("profile='full' needs data_root: an AVA folder laid out like data/ava_sample "
-                         "(labels.csv, images/<image_id>.jpg, comments.jsonl, splits.csv)")
-    epochs, sample_epochs, lr, batch_size = 20, 20, 1e-4, 32
-    threads = 0  # all cores
-
-# %%
 import matplotlib.pyplot as plt
 import pandas as pd
-import torch
 from torch.utils.data import DataLoader
 
-from iaa_lib.cdcm.data import chapter_data, fit_cdcm, split_datasets
+from iaa_lib.cdcm.chapter import PROFILES, SYNTHETIC_MODELS, load_chapter
+from iaa_lib.cdcm.data import split_datasets
 from iaa_lib.training.evaluation import evaluate
 from iaa_lib.viz import scatter_pred_true
 
-if threads:  # on a shared 2-core CPU one thread avoids oversubscription stalls
-    torch.set_num_threads(threads)
-syn, syn_splits, real, real_splits = chapter_data(profile, n_synthetic, seed, data_root or None)
-syn_data = split_datasets(syn, syn_splits)
-no_comments = split_datasets(syn, syn_splits, blank_comments=("test",))
-real_data = split_datasets(real, real_splits)
+settings = PROFILES.resolve(profile, globals())
+chapter = load_chapter(settings)
+syn_data = chapter.synthetic
+no_comments = split_datasets(chapter.data.synthetic, chapter.data.synthetic_splits, blank_comments=("test",))
 
 # %% [markdown]
 # The models trained in notebook 2 (same configuration, so they are loaded, not retrained):
 
 # %%
-models = {name: fit_cdcm(syn_data, f"runs/cdcm/synthetic/{name}", profile=profile, modality=modality, variant=variant,
-                         epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)[0]
-          for name, modality, variant in [("cdcm", "recalled", "textbook"), ("cdcm_as_published", "recalled", "as_published"),
-                                          ("image_only", "image_only", "textbook"), ("real_comments", "real", "textbook")]}
+models = {name: chapter.synthetic_model(name)[0] for name in SYNTHETIC_MODELS}
 
 # %% [markdown]
 # ## The test-time check: comments in the batch change nothing
@@ -98,9 +79,9 @@ for name, label, loader, high_if in [
     m, predictions[label] = evaluate(models[name], loader, high_if=high_if, return_predictions=True)
     rows.append(dict(model=label, data="synthetic test", n=m["n"], srcc=m["srcc"], plcc=m["plcc"], acc=m["acc"],
                      emd1=m["emd1"], source="computed here"))
-real_model = fit_cdcm(real_data, "runs/cdcm/sample/cdcm", profile=profile, epochs=sample_epochs, lr=lr, batch_size=16,
-                      seed=seed)[0]
-m = evaluate(real_model, DataLoader(split_datasets(real, real_splits, blank_comments=("test",))["test"], batch_size=64))
+real_model = chapter.sample_model()[0]
+real_test = split_datasets(chapter.data.real, chapter.data.real_splits, blank_comments=("test",))["test"]
+m = evaluate(real_model, DataLoader(real_test, batch_size=64))
 rows.append(dict(model="image + recalled comments (CDCM-Net, textbook)", data="AVA sample test (fixed split)",
                  n=m["n"], srcc=m["srcc"], plcc=m["plcc"], acc=m["acc"], emd1=m["emd1"], source="computed here"))
 rows.append(dict(model="CDCM-Net (released checkpoint name)", data="filtered AVA test, split unknown", n=None,
@@ -129,7 +110,7 @@ plt.show()
 # %%
 from iaa_lib.book.runner import record_metrics
 record_metrics(metrics_file, {
-    "profile": profile, "max_pred_change_without_comments": max_gap,
+    "profile": settings.profile, "max_pred_change_without_comments": max_gap,
     "image_only_srcc": float(rows[0]["srcc"]), "cdcm_recalled_srcc": float(rows[1]["srcc"]),
     "cdcm_as_published_srcc": float(rows[2]["srcc"]), "real_comments_srcc": float(rows[3]["srcc"]),
     "cdcm_recalled_acc": float(rows[1]["acc"]), "sample_srcc": float(rows[4]["srcc"]), "test_n": int(rows[1]["n"]),

@@ -26,24 +26,10 @@
 
 # %% tags=["parameters"]
 profile = "smoke"
-n_synthetic = 600
-epochs = 8
-sample_epochs = 15
-lr = 1e-3
-batch_size = 32
-threads = 1
 seed = 0
-n_photos = 3
 data_root = ""
+n_photos = 3
 metrics_file = "runs/cdcm/04_memory.json"
-
-# %%
-if profile == "full":
-    if not data_root:
-        raise ValueError("profile='full' needs data_root: an AVA folder laid out like data/ava_sample "
-                         "(labels.csv, images/<image_id>.jpg, comments.jsonl, splits.csv)")
-    epochs, sample_epochs, lr, batch_size = 20, 20, 1e-4, 32
-    threads = 0  # all cores
 
 # %%
 import matplotlib.pyplot as plt
@@ -53,16 +39,16 @@ import scipy.stats
 import torch
 from torch.utils.data import DataLoader
 
+from iaa_lib.cdcm.chapter import PROFILES, load_chapter
+from iaa_lib.cdcm.data import recall_similarity, subset_rows
 from iaa_lib.losses import emd_loss
-from iaa_lib.cdcm.data import chapter_data, fit_cdcm, recall_similarity, split_datasets, subset_rows
 from iaa_lib.viz import image_grid
 
-if threads:  # on a shared 2-core CPU one thread avoids oversubscription stalls
-    torch.set_num_threads(threads)
-syn, syn_splits, real, real_splits = chapter_data(profile, n_synthetic, seed, data_root or None)
-syn_data = split_datasets(syn, syn_splits)
-model = fit_cdcm(syn_data, "runs/cdcm/synthetic/cdcm", profile=profile, epochs=epochs, lr=lr, batch_size=batch_size,
-                 seed=seed)[0].eval()
+settings = PROFILES.resolve(profile, globals())
+chapter = load_chapter(settings)
+syn, syn_splits, real, real_splits = chapter.data
+syn_data = chapter.synthetic
+model = chapter.synthetic_model("cdcm")[0].eval()
 test = next(iter(DataLoader(syn_data["test"], batch_size=len(syn_data["test"]))))
 with torch.no_grad():
     out = model(visual_tokens=test["visual_tokens"])
@@ -93,7 +79,7 @@ print(f"mean addressing entropy {entropy:.2f} nats (uniform over {address.shape[
 # %%
 with torch.no_grad():
     visual = model.visual_adapter(test["visual_tokens"])
-    text, mask = model._text_rows(test["comment_features"], test["comment_mask"], visual.shape[1])
+    text, mask = model.text_rows(test["comment_features"], test["comment_mask"], visual.shape[1])
     memory_out = model.memory(visual, text, mask)
 beta = memory_out["value_address"]
 rows = mask.bool()
@@ -139,9 +125,7 @@ decoded
 # the bank is every sentence of the training photos' real comments (few photos have comments, so expect little).
 
 # %%
-real_data = split_datasets(real, real_splits)
-real_model = fit_cdcm(real_data, "runs/cdcm/sample/cdcm", profile=profile, epochs=sample_epochs, lr=lr, batch_size=16,
-                      seed=seed)[0].eval()
+real_model = chapter.sample_model()[0].eval()
 photos = real_splits["test"][:n_photos]
 real_bank, real_similarity = recall_similarity(real_model, real, real_splits["train"], photos)
 near = real_similarity[:, 0]
@@ -181,7 +165,7 @@ print(f"c_txt = 0 (text branch erased from the fusion) for {dead_text:.0%} of th
 # %%
 from iaa_lib.book.runner import record_metrics
 record_metrics(metrics_file, {
-    "profile": profile, "address_entropy": entropy, "n_slots": int(address.shape[-1]), "test_add_loss": row_kl,
+    "profile": settings.profile, "address_entropy": entropy, "n_slots": int(address.shape[-1]), "test_add_loss": row_kl,
     "decode_hit_rate": float(np.mean(hits)), "decode_chance": 1 / len(bank),
     "confidence_img_error_spearman": float(np.nan_to_num(rho_img)),
     "confidence_txt_error_spearman": float(np.nan_to_num(rho_txt)),

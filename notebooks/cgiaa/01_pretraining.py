@@ -34,37 +34,12 @@
 
 # %% tags=["parameters"]
 profile = "smoke"
-metrics_file = "runs/cgiaa/01_pretraining.json"
-run_dir = "runs/cgiaa"
-data_root = None
-n_synthetic = 500
-image_size = 96
-seed = 0
 vlap_steps = 150
-vlap_epochs = None
-vlap_batch = 64
-vlap_lr = 0.002
-vlap_halve_every = 50
-train_image_tower = False
 dpc_critiques = 150
-zero_shot = True
-
-# %%
-if profile == "full":
-    # Paper / borrowed AesCLIP settings: ViT-B/16 from OpenAI weights, 224 px squash, AdamW lr 6e-5, batch 64,
-    # 20 epochs with lr x0.5 every 2 epochs; both towers fine-tuned; all 13,432 DPC critiques labelled.
-    # data_root: a folder laid out like data/ava_sample (labels.csv, images/, comments.jsonl, splits.csv)
-    # holding AVA photos with their comments, test images of every evaluation split excluded from training.
-    n_synthetic = 0
-    image_size = 224
-    vlap_batch = 64
-    vlap_lr = 6e-5
-    vlap_epochs = 20  # lr halved every 2 epochs
-    train_image_tower = True
-    dpc_critiques = 0  # 0 = all
-    if data_root is None:
-        raise ValueError("profile='full' needs data_root: an AVA folder laid out like data/ava_sample")
-config = "full" if profile == "full" else "smoke"
+zero_shot_labels = True  # refine the lexicon's unsure labels with MiniLM
+seed = 0
+data_root = None
+metrics_file = "runs/cgiaa/01_pretraining.json"
 
 # %%
 import time
@@ -75,17 +50,16 @@ import pandas as pd
 import torch
 
 from iaa_lib.cgiaa.attributes import ATTRIBUTES, AttributeSplitter, attribute_counts, label_comments
-from iaa_lib.cgiaa.pipeline import (VLAPSchedule, book_catalogue, comment_sentences, embed_texts, first_last_mean,
-                                    image_embeddings, retrieval_hits, vlap_stage)
+from iaa_lib.cgiaa.chapter import PROFILES, RUN_DIR, chapter_catalogue, start
+from iaa_lib.cgiaa.pipeline import (catalogue_sentences, embed_texts, first_last_mean, image_embeddings,
+                                    retrieval_hits, vlap_stage)
 from iaa_lib.data.sample import load_dpc_comments
-from iaa_lib.cgiaa.model import get_config
 from iaa_lib.paths import resolve
-from iaa_lib.seed import seed_everything
 
-torch.set_num_threads(1)  # shared CPUs: one thread avoids oversubscription stalls
-seed_everything(seed)
+settings = PROFILES.resolve(profile, globals())
+start(settings, gpt2=False)
 started = time.perf_counter()
-run_path = resolve(run_dir)
+run_path = resolve(RUN_DIR)
 
 # %% [markdown]
 # ## The images and their comments
@@ -94,8 +68,7 @@ run_path = resolve(run_dir)
 # photos come with real DPChallenge comments for 16 of the 77.
 
 # %%
-catalogue = book_catalogue(run_path, n_synthetic, image_size=image_size, seed=seed,
-                           real_dir=None if data_root is None else resolve(data_root))
+catalogue = chapter_catalogue(settings)
 print(catalogue.groupby(["source", "split"]).size().unstack(fill_value=0))
 catalogue.loc[[0, len(catalogue) - 1], ["image_id", "source", "mos", "comments"]]
 
@@ -107,18 +80,17 @@ catalogue.loc[[0, len(catalogue) - 1], ["image_id", "source", "mos", "comments"]
 # is spread uniformly over them) instead of being pushed apart.
 
 # %%
-cfg = get_config(config, image_size=image_size)
-schedule = VLAPSchedule(steps=vlap_steps, batch_size=vlap_batch, lr=vlap_lr, halve_every=vlap_halve_every,
-                        epochs=vlap_epochs, seed=seed)
-clip, features, vlap_history = vlap_stage(cfg, catalogue, run_path, schedule, train_image_tower=train_image_tower)
+clip, features, vlap_history = vlap_stage(settings.model_config(), catalogue, run_path, settings.vlap_schedule(),
+                                          settings.train_image_tower)
 first_loss, last_loss = first_last_mean(vlap_history["loss"])
+chance_loss = float(2 * np.log(settings.vlap_batch))
 print(f"visual features {tuple(features.shape)}; InfoNCE {first_loss:.3f} -> {last_loss:.3f} "
-      f"(chance for a batch of {vlap_batch}: {2 * np.log(vlap_batch):.3f})")
+      f"(chance for a batch of {settings.vlap_batch}: {chance_loss:.3f})")
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 3))
 ax.plot(vlap_history["loss"], lw=1)
-ax.axhline(2 * np.log(vlap_batch), ls="--", c="grey", label="2 log B (random embeddings)")
+ax.axhline(chance_loss, ls="--", c="grey", label="2 log B (random embeddings)")
 ax.set(xlabel="step", ylabel="symmetric InfoNCE", title="VLAP training loss")
 ax.legend()
 plt.show()
@@ -131,7 +103,7 @@ plt.show()
 
 # %%
 test = catalogue[(catalogue["source"] == "synthetic") & (catalogue["split"] == "test")]
-test_sentences = comment_sentences(test, ("test",))
+test_sentences = catalogue_sentences(test, ("test",))
 pool = sorted(test_sentences["text"].unique())
 pool_emb = embed_texts(clip, pool)
 test_emb = image_embeddings(clip, features[torch.tensor(test.index.to_numpy())])
@@ -166,13 +138,13 @@ plt.show()
 
 # %%
 encoder = None
-if zero_shot:
+if zero_shot_labels:
     from iaa_lib.blocks.backbones import create_text_encoder
 
     minilm = create_text_encoder("minilm")
     encoder = lambda texts: minilm.encode(list(texts), batch_size=128)  # noqa: E731
 splitter = AttributeSplitter(encoder=encoder)
-synthetic_sentences = comment_sentences(catalogue[catalogue["source"] == "synthetic"], ("train", "val", "test"))
+synthetic_sentences = catalogue_sentences(catalogue[catalogue["source"] == "synthetic"], ("train", "val", "test"))
 synthetic_labels = AttributeSplitter().classify(list(synthetic_sentences["text"]))  # lexicon only
 synthetic_accuracy = float(np.mean([a.attribute == t for a, t in
                                     zip(synthetic_labels, synthetic_sentences["true_attribute"])])) \
@@ -187,9 +159,9 @@ dpc = load_dpc_comments()
 real_ids = set(catalogue.loc[catalogue["source"] != "synthetic", "image_id"])
 dpc = {k: v for k, v in dpc.items() if k not in real_ids}  # no critique of a book photo leaks into its labels
 dpc_keys = sorted(dpc)
-if dpc_critiques:
-    dpc_keys = list(np.random.default_rng(seed).choice(dpc_keys, size=min(dpc_critiques, len(dpc_keys)),
-                                                       replace=False))
+if settings.dpc_critiques:
+    dpc_keys = list(np.random.default_rng(settings.seed).choice(dpc_keys, replace=False,
+                                                                size=min(settings.dpc_critiques, len(dpc_keys))))
 real_labels = label_comments(real_comments, splitter)
 dpc_labels = label_comments({k: dpc[k] for k in dpc_keys}, splitter)
 counts = pd.concat({"real AVA comments (16 photos)": attribute_counts(real_labels)["total"],
@@ -210,8 +182,8 @@ for attribute in ATTRIBUTES:
 # %%
 elapsed = time.perf_counter() - started
 metrics = {
-    "profile": profile, "vlap_loss_first": first_loss, "vlap_loss_last": last_loss,
-    "vlap_chance_loss": float(2 * np.log(vlap_batch)), "retrieval_hit1": recall[1], "retrieval_hit5": recall[5],
+    "profile": settings.profile, "vlap_loss_first": first_loss, "vlap_loss_last": last_loss,
+    "vlap_chance_loss": chance_loss, "retrieval_hit1": recall[1], "retrieval_hit5": recall[5],
     "retrieval_hit5_chance": chance, "n_test_images": len(test), "lexicon_synthetic_accuracy": synthetic_accuracy,
     "n_dpc_critiques_labelled": len(dpc_keys), "n_dpc_sentences": len(dpc_labels),
     **{f"dpc_{a}": int((dpc_labels["attribute"] == a).sum()) for a in ATTRIBUTES},

@@ -35,44 +35,12 @@
 
 # %% tags=["parameters"]
 profile = "smoke"
-metrics_file = "runs/cgiaa/02_critiques.json"
-run_dir = "runs/cgiaa"
+expert_steps = 300
+n_show = 4
+seed = 0
 data_root = None
 gpt2_path = None
-n_synthetic = 500
-image_size = 96
-seed = 0
-vlap_steps = 150
-vlap_epochs = None
-vlap_batch = 64
-vlap_lr = 0.002
-vlap_halve_every = 50
-train_image_tower = False
-expert_steps = 300
-expert_batch = 64
-expert_lr = 0.003
-expert_warmup = 20
-zero_shot = False
-n_show = 4
-
-# %%
-if profile == "full":
-    # Released generator: ViT-B/16 CLIP prefix, prefix 40, 8-layer mapper, GPT-2 small (frozen, local weights),
-    # captions of 40 tokens, beam 5 up to 67 tokens; AdamW lr 2e-5, 5,000 warm-up steps, linear decay.
-    n_synthetic = 0
-    image_size = 224
-    vlap_lr = 6e-5
-    vlap_epochs = 20  # lr halved every 2 epochs
-    train_image_tower = True
-    expert_lr = 2e-5
-    expert_steps = 235_000  # ~10 epochs of ~940 K critiques at batch 40 (CG-IAA's count is unknown)
-    expert_warmup = 5000
-    expert_batch = 40
-    zero_shot = True
-    if data_root is None or gpt2_path is None:
-        raise ValueError("profile='full' needs data_root (AVA folder like data/ava_sample) and gpt2_path "
-                         "(a folder with GPT-2's model.safetensors, vocab.json and merges.txt)")
-config = "full" if profile == "full" else "smoke"
+metrics_file = "runs/cgiaa/02_critiques.json"
 
 # %%
 import time
@@ -82,34 +50,33 @@ import numpy as np
 import pandas as pd
 import torch
 
+from iaa_lib.blocks.text import split_sentences
 from iaa_lib.cgiaa.attributes import ATTRIBUTES
-from iaa_lib.cgiaa.pipeline import (ExpertSchedule, VLAPSchedule, attribute_splitter, book_catalogue, caption_nll,
-                                    critiques_stage, expert_captions, experts_stage, first_last_mean,
-                                    image_embeddings, vlap_stage)
+from iaa_lib.cgiaa.chapter import PROFILES, RUN_DIR, chapter_catalogue, start
+from iaa_lib.cgiaa.model import ATTRIBUTE_TITLES, caption_loss
+from iaa_lib.cgiaa.pipeline import (attribute_splitter, caption_nll, critiques_stage, expert_captions, experts_stage,
+                                    first_last_mean, image_embeddings, vlap_stage)
+from iaa_lib.cgiaa.tokenizer import canonical_text
 from iaa_lib.data.images import load_rgb
-from iaa_lib.cgiaa.model import ATTRIBUTE_TITLES, caption_loss, get_config
 from iaa_lib.paths import resolve
-from iaa_lib.seed import seed_everything
 
-torch.set_num_threads(1)  # shared CPUs: one thread avoids oversubscription stalls
-seed_everything(seed)
+settings = PROFILES.resolve(profile, globals())
+start(settings)
 started = time.perf_counter()
-run_path = resolve(run_dir)
+run_path = resolve(RUN_DIR)
 
 # %% [markdown]
 # ## The aesthetic CLIP from notebook 1 and the attribute captions
 
 # %%
-cfg = get_config(config, image_size=image_size, gpt2_path=gpt2_path)
-catalogue = book_catalogue(run_path, n_synthetic, image_size=image_size, seed=seed,
-                           real_dir=None if data_root is None else resolve(data_root))
-vlap_schedule = VLAPSchedule(steps=vlap_steps, batch_size=vlap_batch, lr=vlap_lr, halve_every=vlap_halve_every,
-                             epochs=vlap_epochs, seed=seed)
-clip, features, vlap_history = vlap_stage(cfg, catalogue, run_path, vlap_schedule, train_image_tower)
+cfg = settings.model_config()
+catalogue = chapter_catalogue(settings)
+clip, features, vlap_history = vlap_stage(cfg, catalogue, run_path, settings.vlap_schedule(),
+                                          settings.train_image_tower)
 embeddings = image_embeddings(clip, features)
 
-splitter = attribute_splitter(zero_shot)  # keyword lexicon (+ MiniLM zero-shot refinement in the full profile)
-sources = ("synthetic",) if n_synthetic else ("ava_sample",)
+splitter = attribute_splitter(settings.zero_shot)  # keyword lexicon (+ MiniLM zero-shot refinement in full)
+sources = ("synthetic",) if settings.n_synthetic else ("ava_sample",)
 captions = expert_captions(catalogue, splitter, ("train",), sources)
 val_captions = expert_captions(catalogue, splitter, ("val",), sources)
 print(f"{len(captions)} training captions from {captions['image_index'].nunique()} images; per attribute:")
@@ -119,9 +86,8 @@ captions["attribute"].value_counts().reindex(ATTRIBUTES)
 # ## Training the four experts
 
 # %%
-schedule = ExpertSchedule(steps=expert_steps, batch_size=expert_batch, lr=expert_lr, warmup=expert_warmup, seed=seed)
-experts, tokenizer, expert_history = experts_stage(cfg, embeddings, captions, run_path, schedule,
-                                                   vlap_history["key"])
+experts, tokenizer, expert_history = experts_stage(cfg, embeddings, captions, run_path, settings.expert_schedule(),
+                                                   vlap_history["config_hash"])
 n_params = sum(p.numel() for p in experts.parameters())
 print(f"vocabulary {tokenizer.vocab_size} ids; experts {n_params:,} parameters "
       f"(LM {sum(p.numel() for p in experts.lm.parameters()):,})")
@@ -152,19 +118,16 @@ plt.show()
 # generated critiques for every image, at training and at test time).
 
 # %%
-critiques = critiques_stage(experts, tokenizer, embeddings, cfg, run_path, expert_history["key"])
+critiques = critiques_stage(experts, tokenizer, embeddings, cfg, run_path, expert_history["config_hash"])
 table = critiques.pivot(index="image_index", columns="attribute", values="critique")[list(ATTRIBUTES)]
 synthetic_test = catalogue[(catalogue["source"] == "synthetic") & (catalogue["split"] == "test")]
 
 
 def own_sentences(index: int, attribute: str) -> set[str]:
     """The image's own comment sentences of one attribute, in the tokenizer's canonical form."""
-    from iaa_lib.cgiaa.attributes import split_sentences
-    from iaa_lib.cgiaa.tokenizer import canonical_text
-
     row = catalogue.loc[index]
     texts = [t for t, a in zip(row["comments"], row["comment_attributes"]) if a == attribute]
-    return {canonical_text(s) for t in texts for s in split_sentences(t)}
+    return {canonical_text(s) for t in texts for s in split_sentences(t, "punctuated")}
 
 
 synthetic_train = catalogue[(catalogue["source"] == "synthetic") & (catalogue["split"] == "train")]
@@ -175,7 +138,7 @@ match_train = {a: float(np.mean([table.loc[i, a] in own_sentences(i, a) for i in
 train_sentences = captions.assign(canon=captions["sentence"].map(lambda s: tokenizer.decode(tokenizer.encode(s))))
 chance = {a: float(np.mean([np.mean([s in own_sentences(i, a) for s in
                                      train_sentences.loc[train_sentences["attribute"] == a, "canon"].sample(
-                                         200, replace=True, random_state=seed)])
+                                         200, replace=True, random_state=settings.seed)])
                             for i in synthetic_test.index[:30]])) for a in ATTRIBUTES}
 pd.DataFrame({"test images: generated = an own sentence": match,
               "train images (captions seen in training)": match_train,
@@ -250,7 +213,7 @@ print(f"tokens {ids_bang[0, :int(mask_bang.sum())].tolist()} (id 0 = '!'); loss 
 # %%
 elapsed = time.perf_counter() - started
 metrics = {
-    "profile": profile, "expert_loss_first": first_loss, "expert_loss_last": last_loss, "expert_val_nll": val_nll,
+    "profile": settings.profile, "expert_loss_first": first_loss, "expert_loss_last": last_loss, "expert_val_nll": val_nll,
     "unigram_val_nll": unigram_nll, "vocab_size": tokenizer.vocab_size, "n_captions": len(captions),
     **{f"match_{a}": match[a] for a in ATTRIBUTES}, **{f"chance_{a}": chance[a] for a in ATTRIBUTES},
     **{f"match_train_{a}": match_train[a] for a in ATTRIBUTES},

@@ -34,50 +34,11 @@
 
 # %% tags=["parameters"]
 profile = "smoke"
-metrics_file = "runs/cgiaa/03_scoring.json"
-run_dir = "runs/cgiaa"
+map_epochs = 40
+seed = 0
 data_root = None
 gpt2_path = None
-n_synthetic = 500
-image_size = 96
-seed = 0
-vlap_steps = 150
-vlap_epochs = None
-vlap_batch = 64
-vlap_lr = 0.002
-vlap_halve_every = 50
-train_image_tower = False
-expert_steps = 300
-expert_batch = 64
-expert_lr = 0.003
-expert_warmup = 20
-zero_shot = False
-map_epochs = 40
-map_lr = 0.001
-map_batch = 32
-map_hidden = 128
-
-# %%
-if profile == "full":
-    # cgiaa_map_v1 on AVA: ViT-B/16 towers, 2816 -> 512 -> 10, EMD r=2; settings of notebooks 1-2 for the stages
-    # before. (Tower fine-tuning at 1e-5 needs the end-to-end model `create_model("cgiaa", config="full")`.)
-    n_synthetic = 0
-    image_size = 224
-    vlap_lr = 6e-5
-    vlap_epochs = 20  # lr halved every 2 epochs
-    train_image_tower = True
-    expert_lr = 2e-5
-    expert_steps = 235_000  # ~10 epochs of ~940 K critiques at batch 40 (CG-IAA's count is unknown)
-    expert_warmup = 5000
-    expert_batch = 40
-    zero_shot = True
-    map_epochs = 20
-    map_lr = 1e-4
-    map_batch = 64
-    map_hidden = 512
-    if data_root is None or gpt2_path is None:
-        raise ValueError("profile='full' needs data_root and gpt2_path (see notebook 2)")
-config = "full" if profile == "full" else "smoke"
+metrics_file = "runs/cgiaa/03_scoring.json"
 
 # %%
 import time
@@ -87,28 +48,20 @@ import numpy as np
 import pandas as pd
 import torch
 
-from iaa_lib.cgiaa.pipeline import ExpertSchedule, VLAPSchedule, book_stages, critique_embeddings, map_stage
-from iaa_lib.paths import resolve
-from iaa_lib.seed import seed_everything
+from iaa_lib.cgiaa.chapter import PROFILES, load_chapter
+from iaa_lib.cgiaa.pipeline import critique_embeddings
 from iaa_lib.viz import scatter_pred_true
 
-torch.set_num_threads(1)  # shared CPUs: one thread avoids oversubscription stalls
-seed_everything(seed)
 started = time.perf_counter()
-run_path = resolve(run_dir)
+settings = PROFILES.resolve(profile, globals())
 
 # %% [markdown]
 # ## Stages 1–2 (loaded from notebooks 1 and 2) and the critique cache
 
 # %%
-vlap_schedule = VLAPSchedule(steps=vlap_steps, batch_size=vlap_batch, lr=vlap_lr, halve_every=vlap_halve_every,
-                             epochs=vlap_epochs, seed=seed)
-expert_schedule = ExpertSchedule(steps=expert_steps, batch_size=expert_batch, lr=expert_lr, warmup=expert_warmup,
-                                 seed=seed)
-catalogue, stages = book_stages(config, run_path, vlap_schedule, expert_schedule, n_synthetic=n_synthetic,
-                                image_size=image_size, seed=seed, data_root=data_root, gpt2_path=gpt2_path,
-                                map_hidden=map_hidden, train_image_tower=train_image_tower, zero_shot=zero_shot)
-clip, features, generated = stages.clip, stages.features, stages.generated
+chapter = load_chapter(settings)
+catalogue, stages = chapter.catalogue, chapter.stages
+features, generated = stages.features, stages.generated
 print(f"visual features {tuple(features.shape)}, generated-critique embeddings {tuple(generated.shape)}")
 
 # %% [markdown]
@@ -119,19 +72,17 @@ print(f"visual features {tuple(features.shape)}, generated-critique embeddings {
 
 # %%
 synthetic = catalogue[catalogue["source"] == "synthetic"]
-rows = {s: list(synthetic.index[synthetic["split"] == s]) for s in ("train", "val", "test")}
+rows = chapter.split_rows("synthetic")
 real_text = torch.zeros_like(generated)
 if len(synthetic):
-    real_text[synthetic.index] = critique_embeddings(clip, list(synthetic["comments"]))
+    real_text[synthetic.index] = critique_embeddings(stages.clip, list(synthetic["comments"]))
 conditions = {"image only": (features, None), "image + generated critiques": (features, generated),
               "image + real comments (upper bound)": (features, real_text),
               "generated critiques only (text-only)": (None, generated)}
 results, predictions, histories = {}, {}, {}
 for name, (visual, text) in conditions.items():
     tag = name.split(" (")[0].replace(" + ", "_").replace(" ", "_")
-    _, histories[name], results[name], predictions[name] = map_stage(
-        tag, visual, text, catalogue, rows, run_path, epochs=map_epochs, lr=map_lr, batch_size=map_batch,
-        hidden=map_hidden, seed=seed)
+    _, histories[name], results[name], predictions[name] = chapter.map_head(tag, visual, text, rows)
 synthetic_table = pd.DataFrame(results).T[["srcc", "plcc", "acc", "emd1", "n"]]
 synthetic_table.round(3)
 
@@ -166,13 +117,11 @@ plt.show()
 # a standard error around 0.25: read these as a smoke check, not a result.
 
 # %%
-real = catalogue[catalogue["source"] == "ava_sample"]
-real_rows = {s: list(real.index[real["split"] == s]) for s in ("train", "val", "test")}
+real_rows = chapter.split_rows("ava_sample")
 real_results = {}
 for name, (visual, text) in {"image only": (features, None), "image + generated critiques": (features, generated)}.items():
     tag = "real_" + name.replace(" + ", "_").replace(" ", "_")
-    real_results[name] = map_stage(tag, visual, text, catalogue, real_rows, run_path, epochs=map_epochs, lr=map_lr,
-                                   batch_size=map_batch, hidden=map_hidden, seed=seed)[2]
+    real_results[name] = chapter.map_head(tag, visual, text, real_rows)[2]
 real_table = pd.DataFrame(real_results).T[["srcc", "plcc", "acc", "emd1", "n"]]
 real_table.round(3)
 
@@ -192,10 +141,12 @@ paper = pd.DataFrame([
 ], columns=["method", "protocol", "srcc", "plcc", "acc", "status"])
 n_syn = {s: len(r) for s, r in rows.items()}
 ours = pd.DataFrame([
-    [f"ours ({config}): {name}", f"synthetic {n_syn['train']}/{n_syn['val']}/{n_syn['test']}, {image_size}px",
+    [f"ours ({settings.config}): {name}",
+     f"synthetic {n_syn['train']}/{n_syn['val']}/{n_syn['test']}, {settings.image_size}px",
      r["srcc"], r["plcc"], r["acc"], "computed here"] for name, r in results.items()
 ] + [
-    [f"ours ({config}): {name}", f"AVA sample 46/16/15, {image_size}px", r["srcc"], r["plcc"], r["acc"], "computed here"]
+    [f"ours ({settings.config}): {name}", f"AVA sample 46/16/15, {settings.image_size}px", r["srcc"], r["plcc"],
+     r["acc"], "computed here"]
     for name, r in real_results.items()
 ], columns=paper.columns)
 pd.concat([paper, ours], ignore_index=True).round(3)
@@ -204,7 +155,7 @@ pd.concat([paper, ours], ignore_index=True).round(3)
 elapsed = time.perf_counter() - started
 short = {"image only": "image", "image + generated critiques": "image_generated",
          "image + real comments (upper bound)": "image_real", "generated critiques only (text-only)": "text_only"}
-metrics = {"profile": profile, "seconds": elapsed}
+metrics = {"profile": settings.profile, "seconds": elapsed}
 for name, r in results.items():
     metrics.update({f"synthetic_{short[name]}_{k}": r[k] for k in ("srcc", "plcc", "acc", "emd1")})
     losses = [e["train_loss"] for e in histories[name]["epochs"]]

@@ -28,51 +28,12 @@
 
 # %% tags=["parameters"]
 profile = "smoke"
-metrics_file = "runs/cgiaa/04_explain.json"
-run_dir = "runs/cgiaa"
+n_show = 4
+seed = 0
 data_root = None
 gpt2_path = None
-n_synthetic = 500
-image_size = 96
-seed = 0
-vlap_steps = 150
-vlap_epochs = None
-vlap_batch = 64
-vlap_lr = 0.002
-vlap_halve_every = 50
-train_image_tower = False
-expert_steps = 300
-expert_batch = 64
-expert_lr = 0.003
-expert_warmup = 20
-zero_shot = False
-map_epochs = 40
-map_lr = 0.001
-map_batch = 32
-map_hidden = 128
-n_show = 4
 ig_steps = 16
-
-# %%
-if profile == "full":
-    n_synthetic = 0
-    image_size = 224
-    vlap_lr = 6e-5
-    vlap_epochs = 20  # lr halved every 2 epochs
-    train_image_tower = True
-    expert_lr = 2e-5
-    expert_steps = 235_000  # ~10 epochs of ~940 K critiques at batch 40 (CG-IAA's count is unknown)
-    expert_warmup = 5000
-    expert_batch = 40
-    zero_shot = True
-    map_epochs = 20
-    map_lr = 1e-4
-    map_batch = 64
-    map_hidden = 512
-    ig_steps = 50
-    if data_root is None or gpt2_path is None:
-        raise ValueError("profile='full' needs data_root and gpt2_path (see notebook 2)")
-config = "full" if profile == "full" else "smoke"
+metrics_file = "runs/cgiaa/04_explain.json"
 
 # %%
 import textwrap
@@ -84,36 +45,24 @@ import pandas as pd
 import torch
 
 from iaa_lib.cgiaa.attributes import ATTRIBUTES
-from iaa_lib.cgiaa.pipeline import ExpertSchedule, VLAPSchedule, book_stages, load_image_batch, map_stage
+from iaa_lib.cgiaa.chapter import PROFILES, load_chapter
+from iaa_lib.cgiaa.model import ATTRIBUTE_TITLES
+from iaa_lib.cgiaa.pipeline import load_image_batch
 from iaa_lib.data.images import load_rgb
 from iaa_lib.metrics import predicted_mos, srcc
-from iaa_lib.cgiaa.model import ATTRIBUTE_TITLES
-from iaa_lib.paths import resolve
-from iaa_lib.seed import seed_everything
 
-torch.set_num_threads(1)  # shared CPUs: one thread avoids oversubscription stalls
-seed_everything(seed)
 started = time.perf_counter()
-run_path = resolve(run_dir)
+settings = PROFILES.resolve(profile, globals())
 
 # %% [markdown]
 # ## Stages 1–3 (loaded from the earlier notebooks)
 
 # %%
-vlap_schedule = VLAPSchedule(steps=vlap_steps, batch_size=vlap_batch, lr=vlap_lr, halve_every=vlap_halve_every,
-                             epochs=vlap_epochs, seed=seed)
-expert_schedule = ExpertSchedule(steps=expert_steps, batch_size=expert_batch, lr=expert_lr, warmup=expert_warmup,
-                                 seed=seed)
-catalogue, stages = book_stages(config, run_path, vlap_schedule, expert_schedule, n_synthetic=n_synthetic,
-                                image_size=image_size, seed=seed, data_root=data_root, gpt2_path=gpt2_path,
-                                map_hidden=map_hidden, train_image_tower=train_image_tower, zero_shot=zero_shot)
-clip, features, generated = stages.clip, stages.features, stages.generated
-texts = stages.critique_texts
-source = "synthetic" if n_synthetic else "ava_sample"
-subset = catalogue[catalogue["source"] == source]
-rows = {s: list(subset.index[subset["split"] == s]) for s in ("train", "val", "test")}
-head, _, test_metrics, _ = map_stage("image_generated_critiques", features, generated, catalogue, rows, run_path,
-                                     epochs=map_epochs, lr=map_lr, batch_size=map_batch, hidden=map_hidden, seed=seed)
+chapter = load_chapter(settings)
+catalogue, clip, texts = chapter.catalogue, chapter.stages.clip, chapter.stages.critique_texts
+features, generated = chapter.stages.features, chapter.stages.generated
+rows = chapter.split_rows("synthetic" if settings.n_synthetic else "ava_sample")
+head, _, test_metrics, _ = chapter.map_head("image_generated_critiques", features, generated, rows)
 head.eval()
 print(f"image + generated critiques head: test SRCC {test_metrics['srcc']:.3f} on {test_metrics['n']} images")
 
@@ -205,7 +154,7 @@ gaps = []
 for column, (index, image) in enumerate(zip(ig_rows, images)):
     model = ScoreFromPixels(generated[index:index + 1]).eval()
     baseline = black.expand_as(image[None])
-    attribution, gap = IntegratedGradients(model).attribute(image[None], baselines=baseline, n_steps=ig_steps,
+    attribution, gap = IntegratedGradients(model).attribute(image[None], baselines=baseline, n_steps=settings.ig_steps,
                                                             return_convergence_delta=True)
     gaps.append(abs(float(gap)))
     heat = attribution[0].abs().sum(0).detach().numpy()
@@ -223,7 +172,7 @@ plt.show()
 
 # %%
 elapsed = time.perf_counter() - started
-metrics = {"profile": profile, "test_srcc": base_srcc, "n_test": len(rows["test"]),
+metrics = {"profile": settings.profile, "test_srcc": base_srcc, "n_test": len(rows["test"]),
            **{f"delta_srcc_{a}": delta_srcc[a] for a in ATTRIBUTES},
            **{f"moves_most_{a}": int(counts[a]) for a in ATTRIBUTES},
            "ig_completeness_gap_max": max(gaps), "seconds": elapsed}

@@ -1,0 +1,92 @@
+"""The CDCM-Net chapter in one place: its settings (smoke and full profiles) and its shared set-up.
+
+Notebooks open with ``settings = PROFILES.resolve(profile, globals())`` and ``chapter = load_chapter(settings)``:
+the cached inputs and splits of both sets, and the chapter's models trained (or loaded) on demand.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from iaa_lib.cdcm.data import ChapterData, chapter_data, fit_cdcm, split_datasets
+from iaa_lib.profiles import Profiles
+
+SAMPLE_BATCH_SIZE = 16  # the real sample has 46 training photos
+SYNTHETIC_MODELS = {  # name -> (modality, variant): CDCM-Net and the release's two baselines
+    "cdcm": ("recalled", "textbook"),
+    "cdcm_as_published": ("recalled", "as_published"),
+    "image_only": ("image_only", "textbook"),
+    "real_comments": ("real", "textbook"),
+}
+COMPARE_FIELDS = ("profile", "epochs", "batch_size", "lr")
+
+
+@dataclass(frozen=True)
+class CDCMSettings:
+    """Every setting of the chapter; `smoke` runs on a CPU in minutes, `full` is the paper's recipe."""
+
+    profile: str  # also picks the frozen encoders (iaa_lib.cdcm.model.ENCODERS) and the model size
+    n_synthetic: int  # synthetic images
+    epochs: int  # synthetic-set training
+    sample_epochs: int  # real-photo training
+    lr: float
+    batch_size: int
+    threads: int  # torch CPU threads (0: all cores)
+    seed: int
+    data_root: str  # "" = the embedded 77-photo sample; full: an AVA folder laid out like data/ava_sample
+    n_dpc: int  # DPC critiques of the text -> score check (notebook 1)
+
+    def check_inputs(self) -> None:
+        """Raise ValueError when the full profile has no data_root."""
+        if self.profile == "full" and not self.data_root:
+            raise ValueError("profile='full' needs data_root: an AVA folder laid out like data/ava_sample "
+                             "(labels.csv, images/<image_id>.jpg, comments.jsonl, splits.csv)")
+
+
+SMOKE = CDCMSettings(profile="smoke", n_synthetic=600, epochs=8, sample_epochs=15, lr=1e-3, batch_size=32,
+                     threads=1, seed=0, data_root="", n_dpc=400)
+# The paper's setting: CLIP ViT-B/32 tokens and text features, the full CDMF, Adam lr 1e-4 for 20 epochs at batch
+# 32 (4 as published), on data_root (AVA images with their comment corpus, see the spec, section 6); all 13,432
+# DPC critiques for the text -> score check.
+FULL = replace(SMOKE, profile="full", epochs=20, sample_epochs=20, lr=1e-4, threads=0, n_dpc=13432)
+
+PROFILES = Profiles(smoke=SMOKE, full=FULL)
+
+
+@dataclass
+class Chapter:
+    """The chapter's shared set-up: settings, inputs and splits of both sets, their datasets, the models."""
+
+    settings: CDCMSettings
+    run_dir: str
+    data: ChapterData
+    synthetic: dict[str, Dataset]  # split -> dataset of the synthetic set
+    real: dict[str, Dataset]  # split -> dataset of the real photos
+
+    def synthetic_model(self, name: str) -> tuple[nn.Module, dict]:
+        """(model, history) of SYNTHETIC_MODELS[name] trained on the synthetic set (or loaded)."""
+        modality, variant = SYNTHETIC_MODELS[name]
+        s = self.settings
+        return fit_cdcm(self.synthetic, f"{self.run_dir}/synthetic/{name}", profile=s.profile, modality=modality,
+                        variant=variant, epochs=s.epochs, lr=s.lr, batch_size=s.batch_size, seed=s.seed)
+
+    def sample_model(self) -> tuple[nn.Module, dict]:
+        """(model, history) of CDCM-Net trained on the real photos (or loaded)."""
+        s = self.settings
+        return fit_cdcm(self.real, f"{self.run_dir}/sample/cdcm", profile=s.profile, epochs=s.sample_epochs,
+                        lr=s.lr, batch_size=SAMPLE_BATCH_SIZE, seed=s.seed)
+
+
+def load_chapter(settings: CDCMSettings, run_dir: str | os.PathLike = "runs/cdcm") -> Chapter:
+    """Check the profile's inputs, set the torch threads, and load (or compute and cache) both sets' inputs."""
+    settings.check_inputs()
+    if settings.threads:  # on a shared 2-core CPU one thread avoids oversubscription stalls
+        torch.set_num_threads(settings.threads)
+    data = chapter_data(settings.profile, settings.n_synthetic, settings.seed, settings.data_root or None,
+                        str(run_dir))
+    return Chapter(settings, str(run_dir), data, split_datasets(data.synthetic, data.synthetic_splits),
+                   split_datasets(data.real, data.real_splits))
