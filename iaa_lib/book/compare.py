@@ -21,13 +21,13 @@ from iaa_lib.data.labelled_sets import labelled_set
 from iaa_lib.data.labels import DIST_COLUMNS
 from iaa_lib.data.sample import load_dpc_comments, load_sample_comments
 from iaa_lib.data.splits import apply_split, assert_disjoint
+from iaa_lib.data.sota import sota_table
 from iaa_lib.metrics import score_metrics
 from iaa_lib.models import PAPERS, paper_spec, paper_specs
-from iaa_lib.paths import REPO_ROOT, resolve
+from iaa_lib.paths import resolve
 
 PROFILES = ("smoke", "full")
 METRICS = ("srcc", "plcc", "krcc", "acc", "emd1", "emd2")
-SOTA_FILE = REPO_ROOT / "book" / "results" / "sota.csv"
 @dataclass
 class ProtocolData:
     """The shared data: one label frame (image_id, path, mos, dist_1..10, comments), one split, one name."""
@@ -219,7 +219,7 @@ def paired_differences(boot: Bootstrap, baseline: str = "nima", metric: str = "s
 def paper_numbers(models: list[str] | tuple[str, ...] = PAPERS) -> pd.DataFrame:
     """The papers' own numbers from book/results/sota.csv (with split and verification status), one row per
     published result; models without a verified published number get a row saying so."""
-    table = pd.read_csv(SOTA_FILE)
+    table = sota_table()
     rows = []
     for model in models:
         spec = paper_spec(model)

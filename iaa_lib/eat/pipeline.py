@@ -1,9 +1,9 @@
-"""The EAT chapter's pipeline: its data splits and loaders, and the training recipe of notebook 02.
+"""The EAT chapter's settings, data and training runs: what notebooks 02-04 share, written once.
 
-``EATRecipe`` (training settings; ``EATRecipe.paper()`` = the paper's schedule), ``eat_data(dataset, recipe)``
-(parts, image folder, loaders) and ``train_eat(data, recipe, variant, out_dir)`` (``fit_or_load`` into
-``out_dir``). ``chapter_runs`` trains or loads the three runs of notebook 02, so notebooks 03-04 asking with the
-same parameters reuse its checkpoints (``fit_or_load`` keys a run on its configuration).
+``EATSettings`` (one frozen dataclass; ``EAT_PROFILES.smoke`` = the CPU run, ``EAT_PROFILES.full`` = the paper's
+recipe), ``eat_data(dataset, settings)`` (parts, image folder, loaders), ``train_eat(data, settings, variant,
+out_dir)`` (``fit_or_load`` into ``out_dir``) and ``load_chapter(settings, run_dir)``: notebook 02's three runs,
+trained once and loaded by notebooks 03-04 (``fit_or_load`` keys a run on its configuration).
 """
 from __future__ import annotations
 
@@ -23,14 +23,22 @@ from iaa_lib.data.splits import apply_split, random_split
 from iaa_lib.data.transforms import eval_transform
 from iaa_lib.eat.model import EAT, eat_loss, load_official_checkpoint
 from iaa_lib.paths import resolve
+from iaa_lib.data.sota import published
+from iaa_lib.profiles import Profiles
+from iaa_lib.seed import seed_everything
 from iaa_lib.training import FitConfig, evaluate, fit_or_load
 
 SPLIT_RATIOS = {"synthetic": (0.7, 0.15, 0.15), "ava": (0.9, 0.05, 0.05)}  # ava: EAT's seeded 90/5/5
 
 
 @dataclass(frozen=True)
-class EATRecipe:
-    """How EAT is trained (defaults: the CPU smoke run, AdamW + cosine, which a random-init DAT needs)."""
+class EATSettings:
+    """The chapter's settings (defaults: the CPU smoke run, AdamW + cosine, which a random-init DAT needs).
+
+    Training: config .. gamma, seed (also read by the comparison); data: n_synthetic, synthetic_size (px),
+    data_root (a full AVA copy with images/<id>.jpg; "" = the synthetic set); ava_epochs (the run on the AVA
+    sample); dat_checkpoint (official DAT weights; "" = random init); threads (0 = torch's default); ig_steps
+    (integrated-gradients steps of notebook 04)."""
 
     config: str = "smoke"
     image_size: int = 64
@@ -43,20 +51,31 @@ class EATRecipe:
     warmup_epochs: float = 1.0
     step_epochs: int = 5
     gamma: float = 0.1
+    n_synthetic: int = 480
+    synthetic_size: int = 96
+    ava_epochs: int = 12
+    data_root: str = ""
+    dat_checkpoint: str = ""
+    threads: int = 1
+    ig_steps: int = 32
     seed: int = 0
-
-    @classmethod
-    def paper(cls, **overrides) -> EATRecipe:
-        """The paper's recipe: DAT-B at 224 px, Adam lr 1e-6, x0.1 every 5 epochs, 20 epochs, batch 16."""
-        settings = dict(config="full", image_size=224, epochs=20, batch_size=16, lr=1e-6, weight_decay=0.0,
-                        optimizer="adam", schedule="step", warmup_epochs=0.0, step_epochs=5)
-        return cls(**{**settings, **overrides})
 
     def fit_config(self, out_dir: str | os.PathLike) -> FitConfig:
         """The engine's settings for this recipe, checkpoints in out_dir (a notebook path such as runs/eat/x)."""
         return FitConfig(epochs=self.epochs, lr=self.lr, weight_decay=self.weight_decay, optimizer=self.optimizer,
                          schedule=self.schedule, warmup_epochs=self.warmup_epochs, step_epochs=self.step_epochs,
                          gamma=self.gamma, seed=self.seed, progress=False, out_dir=str(resolve(out_dir)))
+
+
+EAT_PROFILES = Profiles(
+    smoke=EATSettings(),
+    # the paper: DAT-B at 224 px from the official ImageNet weights, Adam lr 1e-6, x0.1 every 5 epochs, 20 epochs,
+    # batch 16, on a full AVA copy
+    full=EATSettings(config="full", image_size=224, epochs=20, batch_size=16, lr=1e-6, weight_decay=0.0,
+                     optimizer="adam", schedule="step", warmup_epochs=0.0, step_epochs=5, ava_epochs=20,
+                     data_root="data/ava", dat_checkpoint="data/weights/dat_base_in1k_224.pth", threads=0,
+                     ig_steps=64),
+)
 
 
 @dataclass
@@ -70,35 +89,32 @@ class EATData:
 
 def labelled_parts(
     dataset: Literal["synthetic", "ava_sample", "ava"],
-    *,
+    settings: EATSettings,
     run_dir: str | os.PathLike = "runs/eat",
-    n_synthetic: int = 480,
-    synthetic_size: int = 96,
-    data_root: str | os.PathLike | None = None,
-    seed: int = 0,
 ) -> tuple[dict[str, pd.DataFrame], Path | None]:
-    """({split: label frame}, image folder) of a chapter data set. synthetic (70/15/15) and ava_sample as in
-    iaa_lib.data.labelled_sets; ava = EAT's own seeded 90/5/5 random split, images in data_root/images/<id>.jpg."""
+    """({split: label frame}, image folder) of a chapter data set. synthetic (70/15/15, cached under run_dir) and
+    ava_sample as in iaa_lib.data.labelled_sets; ava = EAT's own seeded 90/5/5 random split, images in
+    settings.data_root/images/<id>.jpg."""
     if dataset == "ava":
-        if not data_root:
+        if not settings.data_root:
             raise ValueError("dataset='ava' needs data_root, a folder with images/<image_id>.jpg")
         frame = read_ava_votes(AVA_VOTES_FILE)
-        return apply_split(frame, random_split(frame["image_id"], SPLIT_RATIOS["ava"], seed=seed)), resolve(data_root) / "images"
-    frame, image_dir, splits = labelled_set(dataset, run_dir=run_dir, n_synthetic=n_synthetic,
-                                            synthetic_size=synthetic_size, seed=seed,
+        split = random_split(frame["image_id"], SPLIT_RATIOS["ava"], seed=settings.seed)
+        return apply_split(frame, split), resolve(settings.data_root) / "images"
+    frame, image_dir, splits = labelled_set(dataset, run_dir=run_dir, n_synthetic=settings.n_synthetic,
+                                            synthetic_size=settings.synthetic_size, seed=settings.seed,
                                             synthetic_ratios=SPLIT_RATIOS["synthetic"])
     return apply_split(frame, splits), image_dir
 
 
-def eat_data(dataset: Literal["synthetic", "ava_sample", "ava"], recipe: EATRecipe, **where) -> EATData:
+def eat_data(dataset: Literal["synthetic", "ava_sample", "ava"], settings: EATSettings,
+             run_dir: str | os.PathLike = "runs/eat") -> EATData:
     """The data set's parts and EAT's loaders: squash + flip for training, squash for evaluation, batches of
-    recipe.batch_size everywhere (the as-published model's scores depend on the evaluation batch).
-
-    `where`: labelled_parts' run_dir, n_synthetic, synthetic_size, data_root. Images are cached in memory except
-    for full AVA."""
-    parts, image_dir = labelled_parts(dataset, seed=recipe.seed, **where)
-    loaders = split_loaders(parts, image_dir, recipe.image_size, batch_size=recipe.batch_size,
-                            eval_batch_size=recipe.batch_size, cache_images=dataset != "ava", seed=recipe.seed)
+    settings.batch_size everywhere (the as-published model's scores depend on the evaluation batch).
+    Images are cached in memory except for full AVA."""
+    parts, image_dir = labelled_parts(dataset, settings, run_dir)
+    loaders = split_loaders(parts, image_dir, settings.image_size, batch_size=settings.batch_size,
+                            eval_batch_size=settings.batch_size, cache_images=dataset != "ava", seed=settings.seed)
     return EATData(parts, image_dir, loaders)
 
 
@@ -114,57 +130,49 @@ def new_eat(config: str, variant: str, dat_checkpoint: str | os.PathLike | None 
 
 def train_eat(
     data: EATData,
-    recipe: EATRecipe,
+    settings: EATSettings,
     variant: str,
     out_dir: str | os.PathLike,
     dat_checkpoint: str | os.PathLike | None = None,
 ) -> tuple[EAT, dict]:
     """Train EAT `variant` on data's train split, selected on val (or load the finished run in out_dir)."""
-    torch.manual_seed(recipe.seed)  # the same initial weights whichever notebook trains first
-    model = new_eat(recipe.config, variant, dat_checkpoint)
+    torch.manual_seed(settings.seed)  # the same initial weights whichever notebook trains first
+    model = new_eat(settings.config, variant, dat_checkpoint)
     return fit_or_load(model, eat_loss(variant), data.loaders["train"], data.loaders["val"],
-                       recipe.fit_config(out_dir))
+                       settings.fit_config(out_dir))
 
 
 @dataclass
-class EATRuns:
+class EATChapter:
     """Notebook 02's three runs with their data: textbook and as-published on `main`, textbook on `real`."""
 
+    settings: EATSettings
     main: EATData
     real: EATData
     models: dict[str, EAT]  # "textbook", "as_published" (trained on main), "ava_sample" (trained on real)
     histories: dict[str, dict]
 
 
-def chapter_runs(
-    recipe: EATRecipe,
-    ava_epochs: int,
-    *,
-    run_dir: str = "runs/eat",
-    n_synthetic: int = 480,
-    synthetic_size: int = 96,
-    data_root: str | None = None,
-    dat_checkpoint: str | None = None,
-) -> EATRuns:
-    """Train or load notebook 02's runs into <run_dir>/<name>: main data = full AVA when data_root is given,
-    else the synthetic set; real = the embedded AVA sample, trained for ava_epochs."""
-    main = eat_data("ava" if data_root else "synthetic", recipe, run_dir=run_dir, n_synthetic=n_synthetic,
-                    synthetic_size=synthetic_size, data_root=data_root)
-    real = eat_data("ava_sample", recipe)
-    plan = {"textbook": (main, recipe, "eat_textbook"), "as_published": (main, recipe, "eat_as_published"),
-            "ava_sample": (real, replace(recipe, epochs=ava_epochs), "eat_textbook")}
+def load_chapter(settings: EATSettings, run_dir: str = "runs/eat") -> EATChapter:
+    """Seed, set torch's threads, then train or load notebook 02's runs into <run_dir>/<name>: main data = full
+    AVA when settings.data_root is set, else the synthetic set; real = the embedded AVA sample, trained for
+    settings.ava_epochs."""
+    seed_everything(settings.seed)
+    if settings.threads:  # small tensors: one thread avoids oversubscription on a shared CPU
+        torch.set_num_threads(settings.threads)
+    main = eat_data("ava" if settings.data_root else "synthetic", settings, run_dir)
+    real = eat_data("ava_sample", settings, run_dir)
+    plan = {"textbook": (main, settings, "eat_textbook"), "as_published": (main, settings, "eat_as_published"),
+            "ava_sample": (real, replace(settings, epochs=settings.ava_epochs), "eat_textbook")}
     models, histories = {}, {}
-    for name, (data, run_recipe, variant) in plan.items():
-        models[name], histories[name] = train_eat(data, run_recipe, variant, f"{run_dir}/{name}", dat_checkpoint)
-    return EATRuns(main, real, models, histories)
+    for name, (data, run_settings, variant) in plan.items():
+        models[name], histories[name] = train_eat(data, run_settings, variant, f"{run_dir}/{name}",
+                                                  settings.dat_checkpoint)
+    return EATChapter(settings, main, real, models, histories)
 
 
-# The released checkpoints' own numbers, read from their file names (EAT spec section 6; the paper's table is
-# to-verify): AVA_AOT_vacc_0.8259_srcc_0.7596_vlcc_0.7710.pth, TAD66K_AOT_vacc_0.6882_srcc_0.5171_vlcc_0.5460.pth.
-RELEASED_RESULTS = {
-    "ava": {"srcc": 0.7596, "plcc": 0.7710, "acc": 0.8259, "split": "ava_eat_random (EAT/TANet random test, ~12.8k)"},
-    "tad66k": {"srcc": 0.5171, "plcc": 0.5460, "acc": 0.6882, "split": "tad66k_official test (14,079)"},
-}
+# The released checkpoints' own numbers are the "EAT" rows of book/results/sota.csv (read from their file names).
+RELEASED_DATASETS = {"ava": "AVA", "tad66k": "TAD66K"}
 RELEASED_PROTOCOLS = {
     "ava": "EAT as published (AVA): 224 px squash resize (BICUBIC), 10 raw outputs, predicted score sum_i i*y_i "
            "(no softmax), evaluation batches of {batch} in the frame's order (learned batch-mean references make a "
@@ -190,8 +198,8 @@ def evaluate_released_checkpoint(
     (fraction), "n", "batch_size", "protocol", "published"}: the checkpoint's own numbers, for comparison only on
     the split they were measured on. config="smoke" evaluates a small checkpoint of the same layout (tests).
     """
-    if dataset not in RELEASED_RESULTS:
-        raise ValueError(f"dataset must be one of {sorted(RELEASED_RESULTS)}, got {dataset!r}")
+    if dataset not in RELEASED_DATASETS:
+        raise ValueError(f"dataset must be one of {sorted(RELEASED_DATASETS)}, got {dataset!r}")
     model = EAT(config=config, variant="eat_as_published", **({} if dataset == "ava" else {"head": "scalar"}))
     load_official_checkpoint(model, checkpoint if isinstance(checkpoint, dict) else resolve(checkpoint))
     if dataset == "tad66k":
@@ -201,4 +209,4 @@ def evaluate_released_checkpoint(
     metrics = evaluate(model, loader, device=device, threshold=5.0 if dataset == "ava" else 0.5, high_if="gt")
     return {"srcc": metrics["srcc"], "plcc": metrics["plcc"], "acc": metrics["acc"], "n": metrics["n"],
             "batch_size": batch_size, "protocol": RELEASED_PROTOCOLS[dataset].format(batch=batch_size),
-            "published": dict(RELEASED_RESULTS[dataset])}
+            "published": published("EAT", RELEASED_DATASETS[dataset])}

@@ -9,7 +9,8 @@ import torch
 from torch import Tensor, nn
 
 from iaa_lib.data.datasets import split_loaders
-from iaa_lib.eat.pipeline import EATData, EATRecipe, train_eat
+from iaa_lib.eat.pipeline import EAT_PROFILES, EATData, train_eat
+from iaa_lib.profiles import PROFILE_NAMES
 from iaa_lib.spec import BenchSpec, PaperSpec
 from iaa_lib.training import evaluate
 
@@ -28,7 +29,7 @@ def example_inputs(model: nn.Module, batch: int, device: torch.device) -> dict[s
 
 
 def compare(data, s: dict, out_dir: Path, seed: int):
-    """Train EAT (textbook variant) with the chapter's recipe on the protocol's split."""
+    """Train EAT (textbook variant) with the chapter's recipe (random init) on the protocol's split."""
     recipe = replace(s["recipe"], seed=seed)
     parts = data.parts()
     loaders = split_loaders(parts, None, recipe.image_size, batch_size=recipe.batch_size,
@@ -57,7 +58,7 @@ SPEC = PaperSpec(
     models={"eat": "iaa_lib.eat.model:EAT", "dat": "iaa_lib.eat.dat:DAT"},
     bench=BenchSpec("EAT-base", "image 3×224×224", "DAT-B with learned references and sign-agreement offset mask",
                     build, example_inputs),
-    compare_settings={"smoke": dict(recipe=EATRecipe()), "full": dict(recipe=EATRecipe.paper())},
+    compare_settings={profile: dict(recipe=EAT_PROFILES.get(profile)) for profile in PROFILE_NAMES},
     compare=compare,
     sota_methods=("EAT",),
 )

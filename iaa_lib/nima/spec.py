@@ -1,6 +1,7 @@
 """The NIMA baseline's entry in the book: registry name, benchmark, comparison recipe, published rows."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -8,8 +9,10 @@ from torch import Tensor, nn
 
 from iaa_lib.data.datasets import split_loaders
 from iaa_lib.losses import EMDLoss
+from iaa_lib.nima.pipeline import NIMA_PROFILES
+from iaa_lib.profiles import PROFILE_NAMES
 from iaa_lib.spec import BenchSpec, PaperSpec
-from iaa_lib.training import FitConfig, evaluate, fit_or_load
+from iaa_lib.training import evaluate, fit_or_load
 
 BENCH_IMAGE_SIZE = 224
 
@@ -30,13 +33,13 @@ def compare(data, s: dict, out_dir: Path, seed: int):
     """Train NIMA with the baseline notebook's recipe on the protocol's split; (model, history, predictions, {})."""
     from iaa_lib.nima.model import NIMA
 
+    recipe = replace(s["recipe"], seed=seed)
     torch.manual_seed(seed)
-    model = NIMA(config=s["config"])
-    loaders = split_loaders(data.parts(), None, s["image_size"], model.mean, model.std, s["batch_size"], seed=seed,
-                            cache_images=data.dataset != "ava")
-    cfg = FitConfig(epochs=s["epochs"], lr=s["lr"], backbone_lr=s["backbone_lr"], weight_decay=1e-4,
-                    warmup_epochs=0.5, seed=seed, out_dir=str(out_dir), progress=False)
-    model, history = fit_or_load(model, EMDLoss(r=2), loaders["train"], loaders["val"], cfg)
+    model = NIMA(config=recipe.config)
+    loaders = split_loaders(data.parts(), None, recipe.image_size, model.mean, model.std, recipe.batch_size,
+                            seed=seed, cache_images=data.dataset != "ava")
+    model, history = fit_or_load(model, EMDLoss(r=2), loaders["train"], loaders["val"],
+                                 recipe.fit_config(out_dir, progress=False))
     _, predictions = evaluate(model, loaders["test"], return_predictions=True)
     return model, history, predictions, {}
 
@@ -49,10 +52,7 @@ SPEC = PaperSpec(
         "NIMA (Inception-v3)", "image 3×224×224",
         "timm inception_v3 + dropout + linear; NIMA's 224 px crops (Inception-v3's native size is 299 px)",
         build, example_inputs),
-    compare_settings={
-        "smoke": dict(config="smoke", image_size=128, epochs=6, batch_size=16, lr=3e-3, backbone_lr=3e-4),
-        "full": dict(config="full", image_size=224, epochs=20, batch_size=64, lr=3e-4, backbone_lr=3e-5),
-    },
+    compare_settings={profile: dict(recipe=NIMA_PROFILES.get(profile)) for profile in PROFILE_NAMES},
     compare=compare,
     sota_methods=("NIMA (Inception-v2)", "NIMA retrained (IRv2)"),
 )

@@ -34,10 +34,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from iaa_lib.data.labelled_sets import cached_synthetic
 from iaa_lib.data.labels import DIST_COLUMNS, read_aadb, read_ava_votes, read_baid, read_tad66k
 from iaa_lib.data.sample import load_ava_sample, sample_splits
 from iaa_lib.data.splits import SplitLeakError, apply_split, assert_disjoint, split_counts
-from iaa_lib.data.synthetic import make_synthetic
 from iaa_lib.metrics import binarize
 from iaa_lib.paths import resolve
 from iaa_lib.viz import image_grid, vote_bars
@@ -189,7 +189,7 @@ except SplitLeakError as err:
 # samples a vote histogram around it and writes a short comment per attribute.
 
 # %%
-synthetic = make_synthetic(48, resolve("runs/00_foundations/synthetic"), seed=seed)
+synthetic = cached_synthetic(48, "runs/00_foundations/synthetic", seed=seed)  # generated once, then read back
 shown_syn = synthetic.sort_values("true_score").iloc[np.linspace(0, len(synthetic) - 1, n_show).astype(int)]
 fig = image_grid(list(shown_syn["path"]), titles=[f"score {s:.1f}" for s in shown_syn["true_score"]])
 plt.show()

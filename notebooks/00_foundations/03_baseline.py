@@ -23,7 +23,7 @@
 # **Known deviations.** The smoke profile uses EfficientNet-Lite0 with ImageNet weights shipped in a pip
 # package (NIMA used Inception-v2), small images and a few epochs on a CPU. With 77 photographs the
 # real-data numbers are anecdotal: their confidence intervals are printed with them.
-# `profile = "full"` uses Inception-v3 at 224 px with the paper's optimiser on a full AVA copy.
+# `profile = "full"` uses Inception-v3 at 224 px, 20 epochs in batches of 64 (`NIMA_PROFILES.full`).
 
 # %% tags=["parameters"]
 profile = "smoke"
@@ -42,9 +42,14 @@ run_dir = "runs/00_foundations/baseline"
 metrics_file = "runs/00_foundations/03_baseline.json"
 
 # %%
-if profile == "full":
-    config, image_size, epochs, batch_size, threads = "full", 224, 20, 64, 0
-    lr, backbone_lr, n_synthetic, synthetic_size = 3e-4, 3e-5, 4000, 224
+from iaa_lib.nima.pipeline import NIMA_PROFILES, baseline_data
+
+settings = NIMA_PROFILES.resolve(profile, globals())  # a parameter passed with -p or edited above wins
+settings
+
+# %% [markdown]
+# `NIMA_PROFILES` (`iaa_lib/nima/pipeline.py`) holds the smoke and full settings; the comparison of all models
+# trains NIMA with the same ones.
 
 # %%
 import matplotlib.pyplot as plt
@@ -52,23 +57,19 @@ import numpy as np
 import pandas as pd
 import torch
 
-from iaa_lib.data.datasets import split_loaders
 from iaa_lib.data.labels import DIST_COLUMNS
-from iaa_lib.data.sample import load_ava_sample, sample_splits
-from iaa_lib.data.splits import apply_split, random_split
-from iaa_lib.data.synthetic import make_synthetic
+from iaa_lib.data.sota import published
 from iaa_lib.data.transforms import eval_transform
 from iaa_lib.losses import EMDLoss
 from iaa_lib.metrics import bootstrap_ci, srcc
 from iaa_lib.models import create_model
-from iaa_lib.paths import resolve
 from iaa_lib.seed import seed_everything
-from iaa_lib.training import FitConfig, evaluate, fit_or_load, predict
+from iaa_lib.training import evaluate, fit_or_load, predict
 from iaa_lib.viz import learning_curves, scatter_pred_true, vote_bars
 
-seed_everything(seed)
-if threads:
-    torch.set_num_threads(threads)  # on a shared 2-core CPU one thread avoids oversubscription stalls
+seed_everything(settings.seed)
+if settings.threads:
+    torch.set_num_threads(settings.threads)  # on a shared 2-core CPU one thread avoids oversubscription stalls
 
 # %% [markdown]
 # ## The model
@@ -79,14 +80,9 @@ if threads:
 # augmentation for training only, the deterministic evaluation transform otherwise.
 
 # %%
-model = create_model("nima", config=config)
+model = create_model("nima", config=settings.config)
 mean, std = model.mean, model.std
 print(f"{sum(p.numel() for p in model.parameters()):,} parameters; input normalised with mean {mean}, std {std}")
-
-
-def fit_config(name: str, n_epochs: int) -> FitConfig:
-    return FitConfig(epochs=n_epochs, lr=lr, backbone_lr=backbone_lr, weight_decay=1e-4, schedule="cosine",
-                     warmup_epochs=0.5, seed=seed, out_dir=str(resolve(f"{run_dir}/{name}")))
 
 # %% [markdown]
 # ## Learning a known score: the synthetic set
@@ -95,15 +91,12 @@ def fit_config(name: str, n_epochs: int) -> FitConfig:
 # learns must rank held-out images well.
 
 # %%
-synthetic = make_synthetic(n_synthetic, resolve(f"{run_dir}/synthetic_{synthetic_size}"),
-                           image_size=synthetic_size, seed=seed)
-syn_parts = apply_split(synthetic, random_split(synthetic["image_id"], (0.7, 0.15, 0.15), seed=seed))
-syn_loaders = split_loaders(syn_parts, None, image_size, mean, std, batch_size=batch_size, seed=seed)
+syn_parts, _, syn_loaders = baseline_data("synthetic", settings, run_dir, mean, std)
 syn_train, syn_val, syn_test = syn_loaders["train"], syn_loaders["val"], syn_loaders["test"]
 {name: len(part) for name, part in syn_parts.items()}
 
 # %%
-model, syn_history = fit_or_load(model, EMDLoss(r=2), syn_train, syn_val, fit_config("synthetic", epochs))
+model, syn_history = fit_or_load(model, EMDLoss(r=2), syn_train, syn_val, settings.fit_config(f"{run_dir}/synthetic"))
 learning_curves(syn_history, label="synthetic")
 plt.tight_layout()
 plt.show()
@@ -120,13 +113,12 @@ pd.Series(syn_metrics).round(4).to_frame("synthetic test").T
 # The same recipe, from fresh ImageNet weights, on the embedded AVA sample with its fixed split.
 
 # %%
-sample, image_dir = load_ava_sample(data_root or None)
-real_parts = apply_split(sample, sample_splits())
-real_loaders = split_loaders(real_parts, image_dir, image_size, mean, std, batch_size=batch_size, seed=seed)
+real_parts, image_dir, real_loaders = baseline_data("ava_sample", settings, run_dir, mean, std)
 real_train, real_val, real_test = real_loaders["train"], real_loaders["val"], real_loaders["test"]
-real_model, real_history = fit_or_load(create_model("nima", config=config), EMDLoss(r=2), real_train, real_val, fit_config("ava_sample", epochs))
+real_model, real_history = fit_or_load(create_model("nima", config=settings.config), EMDLoss(r=2), real_train, real_val,
+                                       settings.fit_config(f"{run_dir}/ava_sample"))
 real_metrics, real_predictions = evaluate(real_model, real_test, return_predictions=True)
-low, high = bootstrap_ci(srcc, real_predictions["pred_mos"], real_predictions["mos"], n_boot=500, seed=seed)
+low, high = bootstrap_ci(srcc, real_predictions["pred_mos"], real_predictions["mos"], n_boot=500, seed=settings.seed)
 print(f"AVA sample test ({len(real_predictions)} images): SRCC {real_metrics['srcc']:.3f} "
       f"(95% bootstrap CI {low:.2f} to {high:.2f})")
 pd.Series(real_metrics).round(4).to_frame("AVA sample test").T
@@ -138,7 +130,7 @@ pd.Series(real_metrics).round(4).to_frame("AVA sample test").T
 # %%
 pred_cols = [c for c in real_predictions.columns if c.startswith("pred_dist_")]
 shown = real_predictions.sort_values("mos").iloc[[0, len(real_predictions) // 2, -1]]
-truth = sample.set_index("image_id").loc[shown["image_id"], DIST_COLUMNS].to_numpy()
+truth = real_parts["test"].set_index("image_id").loc[shown["image_id"], DIST_COLUMNS].to_numpy()
 fig, axes = plt.subplots(1, 3, figsize=(12, 2.8), sharey=True)
 for ax, (_, row), true_dist in zip(axes, shown.iterrows(), truth):
     vote_bars(ax, true_dist, color="C0", label="votes", offset=-0.2, width=0.4)
@@ -153,7 +145,7 @@ plt.show()
 
 # %%
 predict(real_model, [image_dir / f"{i}.jpg" for i in real_parts["test"]["image_id"][:5]],
-        eval_transform(image_size, mean, std)).round(3)
+        eval_transform(settings.image_size, mean, std)).round(3)
 
 # %% [markdown]
 # ## The EMD variants as training losses
@@ -169,7 +161,8 @@ axes = learning_curves(syn_history, label="EMD r=2 sample (NIMA)")
 rows = [{"training loss": "EMD r=2 sample (NIMA)", **syn_metrics}]
 for name, loss in loss_variants.items():
     run_name = "loss_" + name.split(" (")[0].replace(" ", "_").replace("=", "")
-    trained, history = fit_or_load(create_model("nima", config=config), loss, syn_train, syn_val, fit_config(run_name, epochs))
+    trained, history = fit_or_load(create_model("nima", config=settings.config), loss, syn_train, syn_val,
+                                   settings.fit_config(f"{run_dir}/{run_name}"))
     axes = learning_curves(history, label=name, axes=axes)
     rows.append({"training loss": name, **evaluate(trained, syn_test)})
 plt.tight_layout()
@@ -184,12 +177,13 @@ loss_table[["srcc", "plcc", "acc", "emd1", "emd2"]].round(4)
 # the embedded data. They are not comparable and are printed together only to show the protocol.
 
 # %%
+paper = published("NIMA (Inception-v2)", "AVA")
 pd.DataFrame([
     {"model": "NIMA (Inception-v2), paper", "protocol": "AVA ava_official, 19,930 test images, 224 px",
-     "srcc": 0.612, "plcc": 0.636, "acc": 0.8151},
-    {"model": "NIMA-style, ours (smoke)", "protocol": f"embedded AVA sample, {len(real_predictions)} test images, {image_size} px",
+     "srcc": paper["srcc"], "plcc": paper["plcc"], "acc": paper["acc"]},
+    {"model": "NIMA-style, ours (smoke)", "protocol": f"embedded AVA sample, {len(real_predictions)} test images, {settings.image_size} px",
      "srcc": real_metrics["srcc"], "plcc": real_metrics["plcc"], "acc": real_metrics["acc"]},
-    {"model": "NIMA-style, ours (smoke)", "protocol": f"synthetic, {len(syn_predictions)} test images, {synthetic_size} px",
+    {"model": "NIMA-style, ours (smoke)", "protocol": f"synthetic, {len(syn_predictions)} test images, {settings.synthetic_size} px",
      "srcc": syn_metrics["srcc"], "plcc": syn_metrics["plcc"], "acc": syn_metrics["acc"]},
 ]).round(3)
 

@@ -21,21 +21,16 @@
 # with a horizontal flip for training, and the random 90/5/5 split (`clean_split.py`).
 # **Known deviations.** The book pins the resize filter to BICUBIC (the official code uses PIL's default,
 # which changed from NEAREST to BICUBIC in Pillow 7) and seeds its split. The data shown are the 77
-# embedded AVA photographs and the synthetic set; `profile = "full"` reads a user's full AVA copy.
+# embedded AVA photographs (`data_root`: another folder in the sample's layout) and the synthetic set.
 
 # %% tags=["parameters"]
-profile = "smoke"
-image_size = 224
+squash_size = 224
 n_synthetic = 480
 synthetic_size = 96
 data_root = ""
 seed = 0
 run_dir = "runs/eat"
 metrics_file = "runs/eat/01_data.json"
-
-# %%
-if profile == "full":
-    image_size = 224  # EAT trains and tests at 224 x 224 (squash)
 
 # %%
 import matplotlib.pyplot as plt
@@ -45,13 +40,12 @@ from PIL import Image
 from sklearn.model_selection import train_test_split
 
 from iaa_lib.data.images import load_rgb
+from iaa_lib.data.labelled_sets import labelled_set
 from iaa_lib.data.labels import DIST_COLUMNS
 from iaa_lib.data.sample import load_ava_sample, sample_splits
 from iaa_lib.data.splits import random_split
-from iaa_lib.data.synthetic import make_synthetic
 from iaa_lib.data.transforms import eval_transform, train_transform
 from iaa_lib.metrics import binarize
-from iaa_lib.paths import resolve
 from iaa_lib.viz import image_grid, vote_bars
 
 # %% [markdown]
@@ -94,8 +88,8 @@ print(f"{len(sample)} photos, mean score {sample['mos'].mean():.2f} (min {sample
 # %%
 photo_id = shown.iloc[-1]["image_id"]
 photo = load_rgb(image_dir / f"{photo_id}.jpg")
-nearest = photo.resize((image_size, image_size), Image.NEAREST)
-bicubic = photo.resize((image_size, image_size), Image.BICUBIC)
+nearest = photo.resize((squash_size, squash_size), Image.NEAREST)
+bicubic = photo.resize((squash_size, squash_size), Image.BICUBIC)
 difference = np.abs(np.asarray(nearest, float) - np.asarray(bicubic, float))
 fig, axes = plt.subplots(1, 4, figsize=(13, 3.4))
 axes[0].imshow(photo)
@@ -124,7 +118,7 @@ print(f"aspect ratios in the sample: median {np.median(aspects):.2f}, range {asp
 # Training adds only a random horizontal flip; testing is the resize and ImageNet normalisation:
 
 # %%
-train_tf, eval_tf = train_transform(image_size), eval_transform(image_size)
+train_tf, eval_tf = train_transform(squash_size), eval_transform(squash_size)
 tensor = eval_tf(photo)
 print(train_tf)
 print("eval tensor:", tuple(tensor.shape), tensor.dtype, f"mean {tensor.mean():.3f}, std {tensor.std():.3f}")
@@ -161,10 +155,11 @@ print({name: len(ids) for name, ids in splits.items()},
 # ## The synthetic set
 #
 # A set where the score is a known function of sharpness, contrast, colourfulness and subject placement:
-# the smoke runs of the next notebooks learn on it, so held-out SRCC shows whether the model learns.
+# the smoke runs of the next notebooks learn on it, so held-out SRCC shows whether the model learns. It is
+# generated once into the cache the next notebooks read (`labelled_set`, under `run_dir`).
 
 # %%
-synthetic = make_synthetic(n_synthetic, resolve(f"{run_dir}/synthetic_{synthetic_size}"), image_size=synthetic_size, seed=seed)
+synthetic, _, _ = labelled_set("synthetic", run_dir=run_dir, n_synthetic=n_synthetic, synthetic_size=synthetic_size, seed=seed)
 order = synthetic.sort_values("true_score").iloc[np.linspace(0, len(synthetic) - 1, 6).astype(int)]
 image_grid(order["path"].tolist(), [f"true {t:.1f} / mos {m:.1f}" for t, m in zip(order["true_score"], order["mos"])])
 plt.show()

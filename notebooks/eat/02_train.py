@@ -45,38 +45,27 @@ synthetic_size = 96
 ava_epochs = 12
 data_root = ""
 dat_checkpoint = ""
-num_threads = 1
+threads = 1
 seed = 0
 run_dir = "runs/eat"
 metrics_file = "runs/eat/02_train.json"
 
-# %%
-if profile == "full":
-    config, image_size, epochs, batch_size, ava_epochs, num_threads = "full", 224, 20, 16, 20, 0
-    lr, weight_decay, optimizer, schedule, warmup_epochs, step_epochs = 1e-6, 0.0, "adam", "step", 0.0, 5
-    data_root = data_root or "data/ava"  # a full AVA copy: <data_root>/images/<id>.jpg
-    dat_checkpoint = dat_checkpoint or "data/weights/dat_base_in1k_224.pth"
+# %% [markdown]
+# The chapter's settings: the smoke or full profile of `EAT_PROFILES` (`iaa_lib/eat/pipeline.py`), where every
+# parameter passed with `-p` or edited above wins.
 
 # %%
-from dataclasses import replace
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 
-from iaa_lib.eat.pipeline import EATRecipe, eat_data, new_eat, train_eat
-from iaa_lib.seed import seed_everything
+from iaa_lib.eat.pipeline import EAT_PROFILES, load_chapter, new_eat
 from iaa_lib.training import evaluate
 from iaa_lib.viz import learning_curves
 
-seed_everything(seed)
-if num_threads:  # small tensors: one thread avoids oversubscription on a shared CPU
-    torch.set_num_threads(num_threads)
-recipe = EATRecipe(config=config, image_size=image_size, epochs=epochs, batch_size=batch_size, lr=lr,
-                   weight_decay=weight_decay, optimizer=optimizer, schedule=schedule, warmup_epochs=warmup_epochs,
-                   step_epochs=step_epochs, seed=seed)
-recipe
+settings = EAT_PROFILES.resolve(profile, globals())
+settings
 
 # %% [markdown]
 # ## The model
@@ -86,34 +75,31 @@ recipe
 # sampling positions and reference points (used in part 4).
 
 # %%
-model = new_eat(config, "eat_textbook", dat_checkpoint)
-out = model(torch.zeros(2, 3, image_size, image_size))
+model = new_eat(settings.config, "eat_textbook", settings.dat_checkpoint)
+out = model(torch.zeros(2, 3, settings.image_size, settings.image_size))
 print(f"{sum(p.numel() for p in model.parameters()):,} parameters; pred {tuple(out['pred'].shape)}; "
       f"{len(out['positions'])} deformable blocks, positions {[tuple(p.shape) for p in out['positions']]}")
 
 # %% [markdown]
-# ## Training on the synthetic set
+# ## Training on the synthetic set and on the real photographs
 #
-# `eat_data` splits the set 70/15/15 with a fixed seed and builds EAT's loaders: squash + flip for training,
-# squash for evaluation (BICUBIC pinned). (`profile = "full"`: AVA from `data_root`, EAT-style 90/5/5 split
-# with a fixed seed.) `train_eat` trains with `fit_or_load`, so parts 3 and 4 load these runs.
+# `load_chapter` seeds, splits the synthetic set 70/15/15 with a fixed seed and builds EAT's loaders: squash +
+# flip for training, squash for evaluation (BICUBIC pinned). (`profile = "full"`: AVA from `data_root`, EAT-style
+# 90/5/5 split with a fixed seed.) It trains three runs with `fit_or_load`, so parts 3 and 4 load them: the
+# textbook and the as-published variant (10 raw outputs trained with the batch-pooled EMD, references averaged
+# over the batch) on the same data, schedule and seed, and the textbook recipe on the 46 training photos of the
+# embedded AVA sample (part 4 draws its attention maps with that model).
 
 # %%
-data = eat_data("ava" if data_root else "synthetic", recipe, run_dir=run_dir, n_synthetic=n_synthetic,
-                synthetic_size=synthetic_size, data_root=data_root)
-test_loader = data.loaders["test"]
-{name: len(part) for name, part in data.parts.items()}
+chapter = load_chapter(settings, run_dir)
+history, published_history = chapter.histories["textbook"], chapter.histories["as_published"]
+test_loader = chapter.main.loaders["test"]
+{name: len(part) for name, part in chapter.main.parts.items()}
 
 # %%
-model, history = train_eat(data, recipe, "eat_textbook", f"{run_dir}/textbook", dat_checkpoint)
 pd.DataFrame(history["epochs"])[["epoch", "train_loss", "val_loss", "val_srcc", "val_plcc", "train_img_per_s"]].round(4)
 
-# %% [markdown]
-# The as-published variant, same data, schedule and seed: 10 raw outputs trained with the batch-pooled
-# EMD, references averaged over the batch.
-
 # %%
-published, published_history = train_eat(data, recipe, "eat_as_published", f"{run_dir}/as_published", dat_checkpoint)
 axes = learning_curves(history, label="eat_textbook")
 learning_curves(published_history, label="eat_as_published", axes=axes)
 plt.tight_layout()
@@ -121,7 +107,7 @@ plt.show()
 
 # %%
 rows = {}
-for name, trained in (("eat_textbook", model), ("eat_as_published", published)):
+for name, trained in (("eat_textbook", chapter.models["textbook"]), ("eat_as_published", chapter.models["as_published"])):
     rows[name] = evaluate(trained, test_loader)
 held_out = pd.DataFrame(rows).T[["srcc", "plcc", "acc", "emd1", "emd2", "n"]]
 held_out.round(4)
@@ -134,21 +120,19 @@ held_out.round(4)
 # %%
 with torch.no_grad():
     batch = next(iter(test_loader))
-    raw = published(batch["image"])["pred"]
+    raw = chapter.models["as_published"](batch["image"])["pred"]
 print(f"as-published outputs on a test batch: row sums {raw.sum(-1).min():.2f}..{raw.sum(-1).max():.2f}, "
       f"{(raw < 0).float().mean():.0%} negative entries")
 
 # %% [markdown]
-# ## Training on the real photographs
+# ## The real photographs
 #
-# The same textbook recipe on the 46 training photos of the embedded AVA sample (part 4 draws its
-# attention maps with this model). With so few images the numbers are anecdotal.
+# The textbook model trained on the embedded AVA sample, on its 15 test photos. With so few images the numbers
+# are anecdotal.
 
 # %%
-real = eat_data("ava_sample", recipe)
-real_model, real_history = train_eat(real, replace(recipe, epochs=ava_epochs), "eat_textbook",
-                                     f"{run_dir}/ava_sample", dat_checkpoint)
-real_metrics = evaluate(real_model, real.loaders["test"])
+real_history = chapter.histories["ava_sample"]
+real_metrics = evaluate(chapter.models["ava_sample"], chapter.real.loaders["test"])
 pd.Series(real_metrics).round(4).to_frame("AVA sample test").T
 
 # %%

@@ -26,64 +26,35 @@
 
 # %% tags=["parameters"]
 profile = "smoke"
-config = "smoke"
-image_size = 64
-epochs = 12
-batch_size = 16
-lr = 0.001
-weight_decay = 0.05
-optimizer = "adamw"
-schedule = "cosine"
-warmup_epochs = 1.0
-step_epochs = 5
-n_synthetic = 480
-synthetic_size = 96
-ava_epochs = 12
 data_root = ""
 dat_checkpoint = ""
-num_threads = 1
 seed = 0
 run_dir = "runs/eat"
 metrics_file = "runs/eat/03_evaluate.json"
 
 # %%
-if profile == "full":
-    config, image_size, epochs, batch_size, ava_epochs, num_threads = "full", 224, 20, 16, 20, 0
-    lr, weight_decay, optimizer, schedule, warmup_epochs, step_epochs = 1e-6, 0.0, "adam", "step", 0.0, 5
-    data_root = data_root or "data/ava"
-    dat_checkpoint = dat_checkpoint or "data/weights/dat_base_in1k_224.pth"
-
-# %%
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from iaa_lib.eat.pipeline import EATRecipe, chapter_runs
+from iaa_lib.data.sota import published
+from iaa_lib.eat.pipeline import EAT_PROFILES, load_chapter
 from iaa_lib.losses import emd_loss
 from iaa_lib.metrics import bootstrap_ci, srcc
-from iaa_lib.seed import seed_everything
 from iaa_lib.training import evaluate
 from iaa_lib.viz import scatter_pred_true
-
-seed_everything(seed)
-if num_threads:
-    torch.set_num_threads(num_threads)
 
 # %% [markdown]
 # ## The trained models (from part 2)
 #
-# Same recipe and data as part 2, so `chapter_runs` finds its finished runs and only loads them.
+# The same settings as part 2 (`EAT_PROFILES`), so `load_chapter` finds its finished runs and only loads them.
 
 # %%
-recipe = EATRecipe(config=config, image_size=image_size, epochs=epochs, batch_size=batch_size, lr=lr,
-                   weight_decay=weight_decay, optimizer=optimizer, schedule=schedule, warmup_epochs=warmup_epochs,
-                   step_epochs=step_epochs, seed=seed)
-runs = chapter_runs(recipe, ava_epochs, run_dir=run_dir, n_synthetic=n_synthetic, synthetic_size=synthetic_size,
-                    data_root=data_root, dat_checkpoint=dat_checkpoint)
-textbook, published, real_model = (runs.models[name] for name in ("textbook", "as_published", "ava_sample"))
-test_loader, real_test = runs.main.loaders["test"], runs.real.loaders["test"]
+settings = EAT_PROFILES.resolve(profile, globals())
+chapter = load_chapter(settings, run_dir)
+textbook, published_model, real_model = (chapter.models[name] for name in ("textbook", "as_published", "ava_sample"))
+test_loader, real_test = chapter.main.loaders["test"], chapter.real.loaders["test"]
 
 # %% [markdown]
 # ## Held-out metrics
@@ -91,7 +62,7 @@ test_loader, real_test = runs.main.loaders["test"], runs.real.loaders["test"]
 # %%
 results = {}
 predictions = {}
-for name, model in (("eat_textbook", textbook), ("eat_as_published", published)):
+for name, model in (("eat_textbook", textbook), ("eat_as_published", published_model)):
     results[name], predictions[name] = evaluate(model, test_loader, return_predictions=True)
 real_metrics, real_predictions = evaluate(real_model, real_test, return_predictions=True)
 ci_low, ci_high = bootstrap_ci(srcc, real_predictions["pred_mos"], real_predictions["mos"], n_boot=500, seed=seed)
@@ -103,17 +74,23 @@ plt.tight_layout()
 plt.show()
 
 # %%
-synthetic_protocol = f"synthetic, seeded 70/15/15, {results['eat_textbook']['n']} test images, {image_size} px"
-real_protocol = f"embedded AVA sample, fixed split, {real_metrics['n']} test images, {image_size} px"
+synthetic_protocol = f"synthetic, seeded 70/15/15, {results['eat_textbook']['n']} test images, {settings.image_size} px"
+real_protocol = f"embedded AVA sample, fixed split, {real_metrics['n']} test images, {settings.image_size} px"
+papers = [  # (model, its row in book/results/sota.csv: method, dataset, the protocol in words, a note)
+    ("EAT (DAT-B), released AVA checkpoint", "EAT", "AVA", "AVA, EAT/TANet random split, ~12,776 test, 224 px", ""),
+    ("EAT (DAT-B), released AVA checkpoint", "EAT released AVA checkpoint (leaky)", "AVA",
+     "AVA official list, 19,930 test (leaks: trained on part of it)", "not a valid result"),
+    ("TANet", "TANet", "AVA", "AVA, TANet paper Table 3", ""),
+    ("MLSP", "MLSP (Pool-3FC)", "AVA", "AVA official (TANet Table 3)", ""),
+    ("EAT, released TAD66K checkpoint", "EAT", "TAD66K", "TAD66K official, 14,079 test", ""),
+]
+rows = []
+for model_name, method, dataset, protocol, note in papers:
+    row = published(method, dataset)
+    rows.append({"model": model_name, "protocol": protocol, "srcc": row["srcc"], "plcc": row["plcc"], "acc": row["acc"],
+                 "status": f"{row['status']} ({row['source']}){'; ' + note if note else ''}"})
 table = pd.DataFrame([
-    {"model": "EAT (DAT-B), released AVA checkpoint", "protocol": "AVA, EAT/TANet random split, ~12,776 test, 224 px",
-     "srcc": 0.7596, "plcc": 0.7710, "acc": 0.8259, "status": "checkpoint file name (verified); paper table to-verify"},
-    {"model": "EAT (DAT-B), released AVA checkpoint", "protocol": "AVA official list, 19,930 test (leaks: trained on part of it)",
-     "srcc": 0.8755, "plcc": 0.8749, "acc": np.nan, "status": "TANet repo issue #29; not a valid result"},
-    {"model": "TANet", "protocol": "AVA, TANet paper Table 3", "srcc": 0.758, "plcc": 0.765, "acc": np.nan, "status": "verified"},
-    {"model": "MLSP", "protocol": "AVA official (TANet Table 3)", "srcc": 0.756, "plcc": 0.757, "acc": np.nan, "status": "verified"},
-    {"model": "EAT, released TAD66K checkpoint", "protocol": "TAD66K official, 14,079 test", "srcc": 0.5171, "plcc": 0.5460,
-     "acc": 0.6882, "status": "checkpoint file name (verified)"},
+    *rows,
     *[{"model": f"{name}, ours (smoke)", "protocol": synthetic_protocol, "srcc": r["srcc"], "plcc": r["plcc"], "acc": r["acc"],
        "status": "computed here"} for name, r in results.items()],
     {"model": "eat_textbook, ours (smoke)", "protocol": real_protocol, "srcc": real_metrics["srcc"], "plcc": real_metrics["plcc"],
@@ -134,12 +111,12 @@ pd.DataFrame({**results, "eat_textbook (AVA sample)": real_metrics}).T[["srcc", 
 # %%
 test_set = test_loader.dataset
 order = torch.randperm(len(test_set), generator=torch.Generator().manual_seed(seed)).tolist()
-settings = {"batch 16 (EAT default)": DataLoader(test_set, batch_size=16), "batch 1": DataLoader(test_set, batch_size=1),
-            "batch 4": DataLoader(test_set, batch_size=4), f"batch {len(test_set)} (all)": DataLoader(test_set, batch_size=len(test_set)),
-            "batch 16, shuffled order": DataLoader(torch.utils.data.Subset(test_set, order), batch_size=16)}
+loaders = {"batch 16 (EAT default)": DataLoader(test_set, batch_size=16), "batch 1": DataLoader(test_set, batch_size=1),
+           "batch 4": DataLoader(test_set, batch_size=4), f"batch {len(test_set)} (all)": DataLoader(test_set, batch_size=len(test_set)),
+           "batch 16, shuffled order": DataLoader(torch.utils.data.Subset(test_set, order), batch_size=16)}
 dependence = []
-for setting, loader in settings.items():
-    for name, model in (("eat_textbook", textbook), ("eat_as_published", published)):
+for setting, loader in loaders.items():
+    for name, model in (("eat_textbook", textbook), ("eat_as_published", published_model)):
         metrics = evaluate(model, loader)
         dependence.append({"evaluation": setting, "variant": name, "srcc": metrics["srcc"], "plcc": metrics["plcc"], "acc": metrics["acc"]})
 dependence = pd.DataFrame(dependence).pivot(index="evaluation", columns="variant", values=["srcc", "plcc"])
@@ -153,7 +130,7 @@ spread.round(4)
 # Evaluation is otherwise deterministic: the same loader twice gives the same numbers.
 
 # %%
-repeat = [evaluate(published, settings["batch 16 (EAT default)"])["srcc"] for _ in range(2)]
+repeat = [evaluate(published_model, loaders["batch 16 (EAT default)"])["srcc"] for _ in range(2)]
 print("as-published, batch 16, evaluated twice:", repeat, "-> identical" if repeat[0] == repeat[1] else "-> DIFFERENT")
 
 # %% [markdown]
@@ -166,7 +143,7 @@ print("as-published, batch 16, evaluated twice:", repeat, "-> identical" if repe
 # %%
 pred_cols = [f"pred_dist_{k}" for k in range(1, 11)]
 pred = torch.tensor(predictions["eat_textbook"][pred_cols].to_numpy(), dtype=torch.float32)
-true = torch.tensor(runs.main.parts["test"].set_index("image_id").loc[predictions["eat_textbook"]["image_id"], [f"dist_{k}" for k in range(1, 11)]].to_numpy(), dtype=torch.float32)
+true = torch.tensor(chapter.main.parts["test"].set_index("image_id").loc[predictions["eat_textbook"]["image_id"], [f"dist_{k}" for k in range(1, 11)]].to_numpy(), dtype=torch.float32)
 dirichlet = torch.distributions.Dirichlet(torch.ones(10))
 torch.manual_seed(seed)
 random_pred, random_true = dirichlet.sample((4096,)), dirichlet.sample((4096,))

@@ -28,35 +28,13 @@
 
 # %% tags=["parameters"]
 profile = "smoke"
-config = "smoke"
-image_size = 64
-epochs = 12
-batch_size = 16
-lr = 0.001
-weight_decay = 0.05
-optimizer = "adamw"
-schedule = "cosine"
-warmup_epochs = 1.0
-step_epochs = 5
-n_synthetic = 480
-synthetic_size = 96
-ava_epochs = 12
 data_root = ""
 dat_checkpoint = ""
-num_threads = 1
 ig_steps = 32
 display_size = 256
 seed = 0
 run_dir = "runs/eat"
 metrics_file = "runs/eat/04_attention.json"
-
-# %%
-if profile == "full":
-    config, image_size, epochs, batch_size, ava_epochs, num_threads = "full", 224, 20, 16, 20, 0
-    lr, weight_decay, optimizer, schedule, warmup_epochs, step_epochs = 1e-6, 0.0, "adam", "step", 0.0, 5
-    data_root = data_root or "data/ava"
-    dat_checkpoint = dat_checkpoint or "data/weights/dat_base_in1k_224.pth"
-    ig_steps = 64
 
 # %%
 import matplotlib.pyplot as plt
@@ -66,30 +44,22 @@ from captum.attr import IntegratedGradients
 
 from iaa_lib.data.images import load_rgb
 from iaa_lib.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from iaa_lib.eat.pipeline import EATRecipe, chapter_runs
-from iaa_lib.metrics import predicted_mos
 from iaa_lib.eat.dat import normalised_to_pixels, offset_kept, uniform_grid
 from iaa_lib.eat.model import record_attention
-from iaa_lib.seed import seed_everything
-
-seed_everything(seed)
-if num_threads:
-    torch.set_num_threads(num_threads)
+from iaa_lib.eat.pipeline import EAT_PROFILES, load_chapter
+from iaa_lib.metrics import predicted_mos
 
 # %% [markdown]
 # ## The trained models (from part 2)
 #
-# Same recipe and data as part 2, so `chapter_runs` only loads its runs: the textbook model trained on the
-# real photos, whose attention is drawn, and the as-published model trained on the synthetic set.
+# The same settings as part 2 (`EAT_PROFILES`), so `load_chapter` only loads its runs: the textbook model trained
+# on the real photos, whose attention is drawn, and the as-published model trained on the synthetic set.
 
 # %%
-recipe = EATRecipe(config=config, image_size=image_size, epochs=epochs, batch_size=batch_size, lr=lr,
-                   weight_decay=weight_decay, optimizer=optimizer, schedule=schedule, warmup_epochs=warmup_epochs,
-                   step_epochs=step_epochs, seed=seed)
-runs = chapter_runs(recipe, ava_epochs, run_dir=run_dir, n_synthetic=n_synthetic, synthetic_size=synthetic_size,
-                    data_root=data_root, dat_checkpoint=dat_checkpoint)
-model, published = runs.models["ava_sample"].eval(), runs.models["as_published"].eval()
-real_parts, image_dir, real_test = runs.real.parts, runs.real.image_dir, runs.real.loaders["test"]
+settings = EAT_PROFILES.resolve(profile, globals())
+chapter = load_chapter(settings, run_dir)
+model, published = chapter.models["ava_sample"].eval(), chapter.models["as_published"].eval()
+real_parts, image_dir, real_test = chapter.real.parts, chapter.real.image_dir, chapter.real.loaders["test"]
 
 # %% [markdown]
 # ## The highest- and lowest-scored test photos
@@ -258,7 +228,7 @@ std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
 inputs = images[picked]
 baseline = ((0 - mean) / std).expand_as(inputs)
 ig = IntegratedGradients(score_fn)
-attributions, delta = ig.attribute(inputs, baselines=baseline, n_steps=ig_steps, return_convergence_delta=True)
+attributions, delta = ig.attribute(inputs, baselines=baseline, n_steps=settings.ig_steps, return_convergence_delta=True)
 fig, axes = plt.subplots(len(picked), 3, figsize=(10, 3.5 * len(picked)), squeeze=False)
 last = len(blocks) - 1
 for row, (index, photo) in enumerate(zip(picked, photos)):
@@ -292,6 +262,7 @@ plt.show()
 # %%
 photo = images[picked[0]:picked[0] + 1]
 others = images[[i for i in range(len(images)) if i != picked[0]]]
+image_size = settings.image_size
 noise = torch.randn(15, 3, image_size, image_size, generator=torch.Generator().manual_seed(seed))
 companions = {"alone": photo,
               "with 3 dark images": torch.cat([photo, ((0.1 - mean) / std).expand(3, 3, image_size, image_size)]),

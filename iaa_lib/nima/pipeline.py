@@ -1,0 +1,78 @@
+"""The NIMA baseline's recipe and data: the settings of the foundations chapter's baseline notebook, written once.
+
+``NIMASettings`` (one frozen dataclass; ``NIMA_PROFILES.smoke`` = EfficientNet-Lite0 on a CPU,
+``NIMA_PROFILES.full`` = Inception-v3 at 224 px), read by the baseline notebook and by the comparison;
+``baseline_data(dataset, settings, run_dir, mean, std)`` gives a set's parts, image folder and loaders.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+from torch.utils.data import DataLoader
+
+from iaa_lib.data.datasets import split_loaders
+from iaa_lib.data.labelled_sets import labelled_set
+from iaa_lib.data.splits import apply_split
+from iaa_lib.paths import resolve
+from iaa_lib.profiles import Profiles
+from iaa_lib.training import FitConfig
+
+SYNTHETIC_RATIOS = (0.7, 0.15, 0.15)
+
+
+@dataclass(frozen=True)
+class NIMASettings:
+    """How the baseline is trained: AdamW, cosine schedule after a half-epoch warm-up, the backbone at its own lr.
+
+    n_synthetic, synthetic_size (px): the synthetic set; data_root: another folder in the embedded AVA sample's
+    layout ("" = the sample); threads: torch's CPU threads (0 = torch's default)."""
+
+    config: str = "smoke"
+    image_size: int = 128
+    epochs: int = 6
+    batch_size: int = 16
+    lr: float = 3e-3
+    backbone_lr: float = 3e-4
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 0.5
+    n_synthetic: int = 200
+    synthetic_size: int = 96
+    data_root: str = ""
+    threads: int = 1
+    seed: int = 0
+
+    def fit_config(self, out_dir: str | os.PathLike, progress: bool = True) -> FitConfig:
+        """The engine's settings for this recipe, checkpoints in out_dir (a notebook path such as runs/x/y)."""
+        return FitConfig(epochs=self.epochs, lr=self.lr, backbone_lr=self.backbone_lr, weight_decay=self.weight_decay,
+                         schedule="cosine", warmup_epochs=self.warmup_epochs, seed=self.seed,
+                         out_dir=str(resolve(out_dir)), progress=progress)
+
+
+NIMA_PROFILES = Profiles(
+    smoke=NIMASettings(),
+    full=NIMASettings(config="full", image_size=224, epochs=20, batch_size=64, lr=3e-4, backbone_lr=3e-5,
+                      n_synthetic=4000, synthetic_size=224, threads=0),
+)
+
+
+def baseline_data(
+    dataset: Literal["synthetic", "ava_sample"],
+    settings: NIMASettings,
+    run_dir: str | os.PathLike,
+    mean: Sequence[float],
+    std: Sequence[float],
+) -> tuple[dict[str, pd.DataFrame], Path | None, dict[str, DataLoader]]:
+    """({split: label frame}, image folder or None, {split: loader}) of the synthetic set (70/15/15, cached under
+    run_dir) or the embedded AVA sample (its fixed split), normalised with the backbone's mean and std."""
+    frame, image_dir, splits = labelled_set(dataset, run_dir=run_dir, n_synthetic=settings.n_synthetic,
+                                            synthetic_size=settings.synthetic_size, data_root=settings.data_root or None,
+                                            seed=settings.seed, synthetic_ratios=SYNTHETIC_RATIOS)
+    parts = apply_split(frame, splits)
+    loaders = split_loaders(parts, image_dir, settings.image_size, mean, std, batch_size=settings.batch_size,
+                            seed=settings.seed)
+    return parts, image_dir, loaders
