@@ -91,3 +91,18 @@ def test_chromium_renders_the_page(built_book, page, tmp_path):
     assert pixels.shape[1] == 1280
     dark = (pixels < 128).mean()
     assert 0.005 < dark < 0.6, f"page looks blank or broken ({dark:.3%} dark pixels)"
+
+
+def test_prose_pages_show_the_exported_key_figures(built_book):
+    referenced = {}
+    for name in toc_files():
+        source = REPO_ROOT / f"{name}.md"
+        if source.is_file():
+            for figure in re.findall(r"figures/([\w-]+\.png)", source.read_text()):
+                referenced[figure] = name
+    assert referenced, "no prose page shows a key figure"
+    for figure, page in referenced.items():
+        exported = REPO_ROOT / "figures" / figure
+        assert exported.is_file() and exported.stat().st_size > 1000, f"{figure} was not exported"
+        shown = page_images(built_book / f"{page}.html")
+        assert any(src.endswith(figure) for src in shown), f"{page}.html does not show {figure}: {shown}"

@@ -101,7 +101,7 @@ learning_curves(syn_history, label="synthetic")
 plt.tight_layout()
 plt.show()
 
-# %%
+# %% tags=["figure:nima_synthetic_scatter"]
 syn_metrics, syn_predictions = evaluate(model, syn_test, return_predictions=True)
 scatter_pred_true(syn_predictions["mos"], syn_predictions["pred_mos"], title=f"synthetic test ({len(syn_predictions)} images)")
 plt.show()

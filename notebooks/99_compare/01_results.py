@@ -142,7 +142,7 @@ for name, table in tables.items():
     print(datasets[name].describe())
     display(with_intervals(table))
 
-# %%
+# %% tags=["figure:comparison_forest"]
 fig, axes = plt.subplots(1, len(tables), figsize=(5.5 * len(tables), 3.2), squeeze=False)
 for ax, (name, table) in zip(axes[0], tables.items()):
     y = np.arange(len(table))[::-1]

@@ -86,7 +86,7 @@ print("\n".join(labels))
 # most one feature cell long, so they are short by design. (The photos are shown squashed to a square,
 # as the model sees them.)
 
-# %%
+# %% tags=["figure:eat_sampling_points"]
 blocks = [name for name, _ in model.deformable_blocks()]
 kept_fraction = {}
 fig, axes = plt.subplots(len(picked), len(blocks), figsize=(4.2 * len(blocks), 4.2 * len(picked)), squeeze=False)
