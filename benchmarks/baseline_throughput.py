@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shlex
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,6 +21,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
+from iaa_lib.book.provenance import results_header, results_record, write_results_provenance
 from iaa_lib.data.datasets import AestheticDataset
 from iaa_lib.data.sample import load_ava_sample
 from iaa_lib.data.transforms import train_transform
@@ -111,6 +114,8 @@ def main(argv: list[str] | None = None) -> None:
         if not torch.cuda.is_available():
             parser.error("--device cuda but torch.cuda.is_available() is False")
         devices.append(torch.device("cuda"))
+    record = results_record(shlex.join(["python", "benchmarks/baseline_throughput.py",
+                                        *(sys.argv[1:] if argv is None else argv)]))  # before writing results
     rows = []
     for workers in (0, 2):
         rows.append({"what": "loader", "device": "cpu", "precision": "-", "batch_size": args.cpu_batch_size,
@@ -137,7 +142,8 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
-    out.with_suffix(".md").write_text(table.to_markdown(index=False) + "\n")
+    write_results_provenance(out, record)
+    out.with_suffix(".md").write_text(results_header(record) + table.to_markdown(index=False) + "\n")
     print(table.to_markdown(index=False))
 
 

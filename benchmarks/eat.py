@@ -2,7 +2,7 @@
 
 CPU: fp32, each measurement in a fresh subprocess so peak RSS (ru_maxrss) belongs to it alone.
 CUDA (when available): bf16 autocast, eager and torch.compile, peak = torch.cuda.max_memory_allocated.
-Writes benchmarks/results/eat_<device>.csv and .md.
+Writes benchmarks/results/eat_<device>.csv, .md and .provenance.json (command, commit, date, hardware).
 
     python benchmarks/eat.py [--device cpu|cuda|all] [--batch 16] [--size 224] [--repeats 3]
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shlex
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from iaa_lib.book.provenance import results_header, results_record, write_results_provenance
 from iaa_lib.eat.model import EAT
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -86,16 +88,18 @@ def run(device: str, batch: int, size: int, repeats: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write(frame: pd.DataFrame, device: str) -> None:
+def write(frame: pd.DataFrame, device: str, record: dict) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     frame.to_csv(RESULTS / f"eat_{device}.csv", index=False)
+    write_results_provenance(RESULTS / f"eat_{device}.csv", record)
     shown = frame[["model", "mode", "precision", "compile", "batch", "size", "img_per_s", "ms_per_batch", "peak_mib"]].copy()
     shown["img_per_s"] = shown["img_per_s"].round(1)
     shown["ms_per_batch"] = shown["ms_per_batch"].round(0).astype(int)
     shown["peak_mib"] = shown["peak_mib"].round(0).astype(int)
     header = f"Device: {torch.cuda.get_device_name() if device == 'cuda' else 'CPU, ' + str(torch.get_num_threads()) + ' threads'}; torch {torch.__version__}.\n\n"
     peak_note = "peak = torch.cuda.max_memory_allocated" if device == "cuda" else "peak = process peak RSS (includes the Python/torch runtime)"
-    (RESULTS / f"eat_{device}.md").write_text(header + shown.to_markdown(index=False) + f"\n\n({peak_note}.)\n")
+    table = shown.to_markdown(index=False)
+    (RESULTS / f"eat_{device}.md").write_text(results_header(record) + header + table + f"\n\n({peak_note}.)\n")
 
 
 def main() -> None:
@@ -110,12 +114,13 @@ def main() -> None:
         name, mode, batch, size, repeats = json.loads(args.child)
         print(json.dumps(measure(name, mode, "cpu", batch, size, repeats, False)))
         return
+    record = results_record(shlex.join(["python", "benchmarks/eat.py", *sys.argv[1:]]))  # before writing results
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
     for device in devices:
         if device == "cuda" and not torch.cuda.is_available():
             print("CUDA not available: skipping the GPU benchmark")
             continue
-        write(run(device, args.batch, args.size, args.repeats), device)
+        write(run(device, args.batch, args.size, args.repeats), device, record)
 
 
 if __name__ == "__main__":

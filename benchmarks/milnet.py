@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shlex
+import sys
 import threading
 import time
 from pathlib import Path
@@ -24,6 +26,7 @@ import pandas as pd
 import psutil
 import torch
 
+from iaa_lib.book.provenance import results_header, results_record, write_results_provenance
 from iaa_lib.losses import AdaEMDLoss
 from iaa_lib.milnet.model import MILNet
 from iaa_lib.blocks.retrieval import build_index
@@ -178,11 +181,13 @@ def main(argv: list[str] | None = None) -> None:
         devices.append(torch.device("cuda"))
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    record = results_record(shlex.join(["python", "benchmarks/milnet.py", *(sys.argv[1:] if argv is None else argv)]))
     for device in devices:
         steps = args.steps * (10 if device.type == "cuda" else 1)
         table = run(device, args.sizes, args.dim, args.queries, args.repeats, steps)
         table.to_csv(out_dir / f"milnet_{device.type}.csv", index=False)
-        markdown = markdown_tables(table)
+        write_results_provenance(out_dir / f"milnet_{device.type}.csv", record)
+        markdown = results_header(record) + markdown_tables(table)
         (out_dir / f"milnet_{device.type}.md").write_text(markdown)
         print(markdown)
 

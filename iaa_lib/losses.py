@@ -2,7 +2,8 @@
 
 All losses take pred and target of shape (..., K) with the K score bins on the last axis (leading axes are
 samples). Cumulative sums run in float32 (float64 for float64 inputs) even under bf16/fp16 autocast.
-Nothing here checks for NaN (that would need a host sync); the training engine checks the loss value.
+Nothing here checks for NaN (that would need a host sync), but every loss propagates it (a NaN label or
+prediction gives a NaN loss, never 0), so the training engine's check of the loss value catches it.
 
 EMD variants (see the book's conventions chapter, section 5):
 - ``reduction="sample"`` (textbook, NIMA): mean_b ((1/K) sum_k |dCDF_bk|^r)^(1/r).
@@ -34,12 +35,15 @@ def check_pred_target(pred: torch.Tensor, target: torch.Tensor) -> None:
 
 
 def _safe_root(mean_power: torch.Tensor, r: float) -> torch.Tensor:
-    """mean_power^(1/r) with a zero (not NaN/inf) gradient where mean_power == 0, e.g. when pred == target."""
+    """mean_power^(1/r) with a zero (not NaN/inf) gradient where mean_power == 0, e.g. when pred == target.
+
+    Only exact zeros are special-cased: NaN (a NaN label or prediction) and inf pass through, so the
+    training engine's finiteness check sees them."""
     if r == 1:
         return mean_power
-    positive = mean_power > 0
-    safe_base = torch.where(positive, mean_power, torch.ones_like(mean_power))
-    return torch.where(positive, safe_base ** (1.0 / r), torch.zeros_like(mean_power))
+    zero = mean_power == 0
+    safe_base = torch.where(zero, torch.ones_like(mean_power), mean_power)
+    return torch.where(zero, torch.zeros_like(mean_power), safe_base ** (1.0 / r))
 
 
 def _at_least_fp32(tensor: torch.Tensor) -> torch.Tensor:

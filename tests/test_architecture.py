@@ -8,7 +8,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "iaa_lib"
 PAPERS = ("nima", "eat", "milnet", "ssmr", "cdcm", "cgiaa")
-CORE = ("data", "training", "blocks", "paths", "seed", "metrics", "losses", "viz", "profiles", "spec")
+CORE = ("data", "training", "blocks", "paths", "files", "seed", "metrics", "losses", "viz", "profiles", "spec")
 
 
 def layer(module: str) -> str:

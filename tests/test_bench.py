@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from iaa_lib.book.cli import main
+from iaa_lib.book.provenance import git_commit, results_provenance
 from iaa_lib.training.evaluation import split_output
 from iaa_lib.book.bench import (BENCHMARKED, COLUMNS, bench_spec, count_parameters, forward_flops, meta_flops_per_image,
                            resolve_device, run_benchmarks, save_results, time_steps, training_step)
@@ -89,6 +90,8 @@ def test_tiny_benchmark_table(tmp_path):
     csv_path, md_path = save_results(frame, tmp_path / "bench.csv", "the command")
     assert list(pd.read_csv(csv_path).columns) == list(COLUMNS)
     assert md_path.read_text().startswith("Command: `the command`")
+    record = results_provenance(csv_path)
+    assert record["command"] == "the command" and record["commit"] == git_commit() and record["finished_utc"]
 
 
 def test_unknown_model_lists_the_known_ones():
@@ -140,10 +143,13 @@ def test_cli_writes_csv_markdown_and_plot(tmp_path, capsys):
 @pytest.mark.notebook
 def test_benchmark_notebook_records_every_model(notebook_metrics):
     m = notebook_metrics("notebooks/99_compare/02_benchmark.py")
-    for key in ("models", "recorded_models"):
-        assert set(m[key]) == set(BENCHMARKED)
-        for entry in m[key].values():
+    for models in (m["models"], m["recorded"]["models"]):
+        assert set(models) == set(BENCHMARKED)
+        for entry in models.values():
             assert entry["params"] > 0 and entry["gflops_per_image"] > 0
             assert entry["infer_img_per_s"] > 0 and entry["train_img_per_s"] > 0
             assert entry["infer_peak_mem_mib"] > 0 and entry["train_peak_mem_mib"] > 0
-        assert m[key]["eat"]["params"] == 86_878_166
+        assert models["eat"]["params"] == 86_878_166
+    recorded = m["recorded"]["provenance"]  # the committed table's own provenance, not this run's
+    assert recorded["commit"] == "cef5d79b1e" and recorded["source"] == "benchmarks/results/models_cpu.csv"
+    assert recorded["commit"] != m["provenance"]["commit"]

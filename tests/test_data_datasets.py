@@ -148,7 +148,7 @@ def test_dataset_rejects_bad_frames(sample):
         AestheticDataset(frame.drop(columns="dist_3"), image_dir)
     with pytest.raises(ValueError, match="mos"):
         AestheticDataset(frame.assign(mos=np.nan), image_dir)
-    with pytest.raises(ValueError, match="lacks column"):
+    with pytest.raises(ValueError, match="missing column"):
         AestheticDataset(frame.drop(columns="mos"), image_dir)
     with pytest.raises(ValueError, match="on_error"):
         AestheticDataset(frame, image_dir, on_error="ignore")

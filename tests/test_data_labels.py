@@ -13,9 +13,11 @@ from iaa_lib.data.labels import (
     DIST_COLUMNS,
     VOTE_COLUMNS,
     add_binary_label,
+    check_label_values,
     read_aadb,
     read_ava_votes,
     read_baid,
+    read_label_file,
     read_ratings,
     read_tad66k,
     votes_to_frame,
@@ -198,3 +200,53 @@ def test_dpc_comment_ids_with_vote_histograms(ava_votes):
     # Contrary to ../shared/data/README.md, 3,232 DPC-Captions ids are not in the AVA vote table.
     comment_ids = set(load_dpc_comments())
     assert len(comment_ids & set(ava_votes["image_id"])) == 10_200 and len(comment_ids) == 13_432
+
+
+def _label_frame(n: int = 4) -> pd.DataFrame:
+    """A valid label frame: ids a0.., dist from votes, mos their mean."""
+    rng = np.random.default_rng(3)
+    return votes_to_frame(_votes_table({f"a{i}": list(rng.integers(1, 30, 10)) for i in range(n)}))
+
+
+@pytest.mark.parametrize("column, value, message", [
+    ("dist_2", np.nan, "non-numeric, NaN or infinite dist values"), ("dist_2", -0.2, "negative dist values"),
+    (None, 0.0, "all-zero dist rows"),
+    ("mos", 9.9, "mos differs from the mean of its dist"), ("mos", np.nan, "non-numeric, NaN or infinite mos"),
+])
+def test_check_label_values_names_source_row_and_id(column, value, message):
+    frame = _label_frame()
+    if column is None:
+        frame.loc[2, DIST_COLUMNS] = value
+    else:
+        frame.loc[2, column] = value
+    with pytest.raises(ValueError, match=rf"labels\.csv: {message}.* at data row 3 \(image_id a2\)"):
+        check_label_values(frame, "labels.csv")
+
+
+def test_check_label_values_refuses_raw_counts_unless_asked_and_leaves_good_rows_untouched():
+    frame = _label_frame()
+    counts = frame[DIST_COLUMNS].to_numpy() * frame["n_votes"].to_numpy()[:, None]
+    raw = frame.assign(**{c: counts[:, k] for k, c in enumerate(DIST_COLUMNS)})
+    with pytest.raises(ValueError, match=r"do not sum to 1 \(e\.g\. \d+\).*raw vote counts"):
+        check_label_values(raw, "raw.csv")
+    fixed = check_label_values(raw, "raw.csv", normalise_dist=True)
+    np.testing.assert_allclose(fixed[DIST_COLUMNS].to_numpy(), frame[DIST_COLUMNS].to_numpy(), atol=1e-12)
+    checked = check_label_values(frame, "good.csv")
+    assert checked[DIST_COLUMNS].to_numpy().tobytes() == frame[DIST_COLUMNS].to_numpy().tobytes()  # bit for bit
+
+
+def test_read_label_file_reads_every_training_format(tmp_path):
+    votes = _votes_table({"1": [0, 1, 2, 3, 4, 5, 4, 3, 2, 1], "2": [1] * 10})
+    votes.to_csv(tmp_path / "votes.csv", index=False)
+    (tmp_path / "AVA.txt").write_text("".join(f"{k + 1} {row.image_id} " + " ".join(str(int(v)) for v in row[VOTE_COLUMNS])
+                                              + " 0 0 0\n" for k, row in votes.iterrows()))
+    from_votes, from_txt = read_label_file(tmp_path / "votes.csv"), read_label_file(tmp_path / "AVA.txt")
+    pd.testing.assert_frame_equal(from_votes[["image_id", "mos", *DIST_COLUMNS]], from_txt[["image_id", "mos", *DIST_COLUMNS]])
+    assert from_votes["mos"].tolist() == pytest.approx([sum(k * v for k, v in zip(range(1, 11), votes.iloc[0, 1:])) / 25, 5.5])
+    from_votes[["image_id", "mos", *DIST_COLUMNS]].to_csv(tmp_path / "frame.csv", index=False)
+    pd.testing.assert_frame_equal(read_label_file(tmp_path / "frame.csv")[["image_id", "mos"]], from_votes[["image_id", "mos"]])
+    pd.DataFrame({"path": ["x/1.jpg"], "score": [3.0]}).to_csv(tmp_path / "ratings.csv", index=False)
+    assert read_label_file(tmp_path / "ratings.csv", image_dir=tmp_path)["path"].tolist() == [str(tmp_path / "x/1.jpg")]
+    pd.DataFrame({"name": ["1"], "value": [3.0]}).to_csv(tmp_path / "other.csv", index=False)
+    with pytest.raises(ValueError, match=r"other\.csv: needs columns"):
+        read_label_file(tmp_path / "other.csv")

@@ -15,7 +15,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from iaa_lib.losses import EMDLoss
 from iaa_lib.seed import seed_everything
-from iaa_lib.training import FitConfig, NonFiniteLossError, evaluate, fit, fit_or_load, load_checkpoint, predict
+from iaa_lib.training import (CheckpointError, FitConfig, NonFiniteLossError, NonFiniteParameterError, evaluate, fit,
+                              fit_or_load, load_checkpoint, predict)
 from iaa_lib.training.engine import config_hash, lr_factor, make_optimizer
 
 torch.set_num_threads(1)  # the 2 shared CPU cores: multi-threaded kernels stall under contention
@@ -88,11 +89,11 @@ def test_fit_learns_and_writes_checkpoints(tmp_path):
         assert all(math.isfinite(row[key]) for row in history["epochs"]), key
     on_disk = json.loads((tmp_path / "history.json").read_text())
     assert on_disk["epochs"] == history["epochs"]
-    last = torch.load(tmp_path / "last.pt", weights_only=False)
+    last = torch.load(tmp_path / "last.pt", weights_only=True)
     assert {"model", "optimizer", "scheduler", "rng", "epoch", "global_step", "config", "history"} <= set(last)
     assert last["epoch"] == 6 and last["global_step"] == 6 * len(train)
     assert set(last["rng"]) == {"python", "numpy", "torch", "cuda"}
-    best = torch.load(tmp_path / "best.pt", weights_only=False)
+    best = torch.load(tmp_path / "best.pt", weights_only=True)
     assert best["epoch"] == history["best_epoch"]
     assert history["best_metric"] == max(row["val_srcc"] for row in history["epochs"])
     # restore_best: the model ends with best.pt's weights
@@ -132,13 +133,13 @@ def test_resume_matches_uninterrupted_run(tmp_path, optimizer, schedule):
     cfg = config(tmp_path / "resumed", optimizer=optimizer, schedule=schedule, step_epochs=1, gamma=0.5)
     with pytest.raises(KeyboardInterrupt):
         fit(interrupted, CrashAt(EMDLoss(r=2), crash_call=2 * len(train) + 3), train, val, cfg)
-    assert torch.load(tmp_path / "resumed" / "last.pt", weights_only=False)["epoch"] == 2
+    assert torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)["epoch"] == 2
     resumed = make_model(seed=123)  # different init: everything must come from last.pt
     cfg.resume = True
     h_resumed = fit(resumed, EMDLoss(r=2), train, val, cfg)
 
-    last_straight = torch.load(tmp_path / "straight" / "last.pt", weights_only=False)["model"]
-    last_resumed = torch.load(tmp_path / "resumed" / "last.pt", weights_only=False)["model"]
+    last_straight = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)["model"]
+    last_resumed = torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)["model"]
     for name in last_straight:
         torch.testing.assert_close(last_resumed[name], last_straight[name], rtol=0, atol=1e-6)
     for a, b in zip(h_straight["epochs"], h_resumed["epochs"]):
@@ -166,7 +167,7 @@ def test_non_finite_loss_names_step_and_keeps_checkpoint(tmp_path):
 
     with pytest.raises(NonFiniteLossError, match=r"epoch 2, step 2 .*global step %d.*img" % (len(train) + 2)):
         fit(make_model(), nan_in_epoch_two, train, val, config(tmp_path))
-    assert torch.load(tmp_path / "last.pt", weights_only=False)["epoch"] == 1
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["epoch"] == 1
 
 
 def test_lr_schedules_and_param_groups():
@@ -370,3 +371,173 @@ def test_fit_steps_stops_on_a_non_finite_loss():
     model, _, optimizer, scheduler = _step_run()
     with pytest.raises(NonFiniteLossError, match="step 1 of 3"):
         fit_steps(model, lambda: model.weight.sum() * float("nan"), optimizer, scheduler, 3)
+
+
+# ----------------------------------------------------------------------------- issue 15: reliability
+def _sha(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class NaNLabelFromEpochTwo(BrightnessSet):
+    """BrightnessSet whose item 3 gets a NaN label once an epoch has been served (a label going bad mid-run);
+    at that moment it snapshots the checkpoint folder, so the test can check nothing there changed after."""
+
+    def __init__(self, n: int, seed: int, run_dir) -> None:
+        super().__init__(n, seed)
+        self.served, self.run_dir, self.snapshot = 0, run_dir, None
+
+    def fingerprint(self) -> str:
+        return "brightness n=48 seed=1, item 3 NaN from epoch 2"  # config_hash must not iterate (and count) items
+
+    def __getitem__(self, i: int) -> dict:
+        self.served += 1
+        item = super().__getitem__(i)
+        if self.served > len(self) and i == 3:
+            if self.snapshot is None:
+                self.snapshot = {p.name: _sha(p) for p in self.run_dir.iterdir() if p.is_file()}
+            item = {**item, "dist": torch.full((10,), float("nan"))}
+        return item
+
+
+def test_nan_label_stops_fit_with_a_real_loss_and_keeps_the_good_checkpoint(tmp_path):
+    poisoned = DataLoader(NaNLabelFromEpochTwo(48, seed=1, run_dir=tmp_path), batch_size=8, shuffle=True)
+    _, val = loaders()
+    with pytest.raises(NonFiniteLossError, match=r"epoch 2, step \d+ .*'img3'") as error:
+        fit(make_model(), EMDLoss(r=2), poisoned, val, config(tmp_path))
+    assert "keep the last finished epoch (1), untouched" in str(error.value)
+    snapshot = poisoned.dataset.snapshot
+    assert {"last.pt", "best.pt", "history.json"} <= set(snapshot)
+    assert {name: _sha(tmp_path / name) for name in snapshot} == snapshot  # untouched by the failing epoch
+    last = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert last["epoch"] == 1 and all(torch.isfinite(v).all() for v in last["model"].values())
+
+
+def test_non_finite_parameter_stops_fit_at_the_first_step(tmp_path):
+    train, val = loaders()
+    with pytest.raises(NonFiniteParameterError, match=r"parameter '.*' became NaN or inf .*epoch 1, step 1 "):
+        fit(make_model(), EMDLoss(r=2), train, val, config(tmp_path, lr=float("inf"), grad_clip=None))
+    assert not (tmp_path / "last.pt").exists() and not (tmp_path / "best.pt").exists()
+
+
+def _image_frame(folder, n: int = 24, mirrored: bool = False):
+    """Label frame of n small PNGs written to folder (brightness-driven labels, reversed dist when mirrored)."""
+    import pandas as pd
+
+    folder.mkdir(exist_ok=True)
+    data = BrightnessSet(n, seed=4)
+    rows = []
+    for i in range(n):
+        pixels = (data.images[i].clamp(0, 1).permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+        path = folder / f"im{i}.png"
+        if not path.exists():
+            Image.fromarray(np.repeat(np.repeat(pixels, 3, 0), 3, 1)).save(path)
+        dist = data.dist[i].flip(0) if mirrored else data.dist[i]
+        rows.append({"image_id": f"im{i}", "mos": float((dist * BINS).sum()), "path": str(path),
+                     **{f"dist_{k + 1}": float(dist[k]) for k in range(10)}})
+    return pd.DataFrame(rows)
+
+
+def test_fit_or_load_retrains_for_another_image_size_or_other_labels(tmp_path, capsys):
+    from iaa_lib.data.datasets import split_loaders
+
+    def run(size: int, mirrored: bool = False):
+        frame = _image_frame(tmp_path / "images", mirrored=mirrored)
+        parts = {"train": frame.iloc[:16], "val": frame.iloc[16:]}
+        built = split_loaders(parts, None, size, batch_size=8, seed=0)
+        _, history = fit_or_load(make_model(), EMDLoss(r=2), built["train"], built["val"],
+                                 config(tmp_path / "run", epochs=1, progress=True))
+        return history, "no training needed" in capsys.readouterr().out
+
+    first, loaded = run(size=16)
+    assert not loaded
+    again, loaded = run(size=16)
+    assert loaded and again["config_hash"] == first["config_hash"]
+    other_size, loaded = run(size=12)
+    assert not loaded and other_size["config_hash"] != first["config_hash"]
+    other_labels, loaded = run(size=12, mirrored=True)
+    assert not loaded and other_labels["config_hash"] not in (first["config_hash"], other_size["config_hash"])
+
+
+def test_dataset_fingerprint_covers_ids_labels_and_inputs_and_is_stable_under_augmentation():
+    from iaa_lib.training import dataset_fingerprint
+
+    class Augmented(BrightnessSet):
+        def __getitem__(self, i):
+            item = super().__getitem__(i)
+            return {**item, "image": item["image"] + 0.01 * torch.randn_like(item["image"])}
+
+    base = dataset_fingerprint(BrightnessSet(8, seed=1))
+    assert dataset_fingerprint(BrightnessSet(8, seed=1)) == base
+    assert dataset_fingerprint(BrightnessSet(8, seed=2)) != base
+    torch.manual_seed(0)
+    noisy = dataset_fingerprint(Augmented(8, seed=1))
+    state = torch.get_rng_state()
+    assert dataset_fingerprint(Augmented(8, seed=1)) == noisy  # random augmentation hashed under fixed seeds
+    assert torch.equal(torch.get_rng_state(), state)  # ... without touching the caller's RNG
+    relabelled = BrightnessSet(8, seed=1)
+    relabelled.dist = relabelled.dist.flip(1)
+    assert dataset_fingerprint(relabelled) != base
+
+
+def test_a_fresh_run_that_crashes_leaves_the_previous_run_in_place(tmp_path):
+    train, val = loaders()
+    fit(make_model(), EMDLoss(r=2), train, val, config(tmp_path, epochs=1))
+    before = {name: _sha(tmp_path / name) for name in ("best.pt", "last.pt", "history.json")}
+    with pytest.raises(KeyboardInterrupt):
+        fit(make_model(), CrashAt(EMDLoss(r=2), crash_call=3), train, val, config(tmp_path, epochs=2, lr=1e-2))
+    assert {name: _sha(tmp_path / name) for name in before} == before
+
+
+def test_checkpoints_load_weights_only_and_bad_files_get_one_clear_message(tmp_path):
+    train, val = loaders()
+    fit(make_model(), EMDLoss(r=2), train, val, config(tmp_path, epochs=1))
+    state = torch.load(tmp_path / "last.pt", weights_only=True)  # no pickled objects: nothing can run on load
+    assert state["epoch"] == 1
+
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes((tmp_path / "last.pt").read_bytes()[:2000])
+    with pytest.raises(CheckpointError, match=r"truncated\.pt .*truncated"):
+        load_checkpoint(truncated)
+    text = tmp_path / "notes.pt"
+    text.write_text("not a checkpoint")
+    with pytest.raises(CheckpointError, match=r"notes\.pt .*not a readable torch file"):
+        load_checkpoint(text)
+    with pytest.raises(CheckpointError, match=r"last\.pt holds model 'tiny'.*does not fit a Linear"):
+        load_checkpoint(tmp_path / "last.pt", nn.Linear(3, 2))
+
+
+class _RunsCode:
+    """Pickles into a call that writes a marker file (what a malicious .pth can do with weights_only=True)."""
+
+    def __init__(self, marker) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_not_executed(tmp_path):
+    marker = tmp_path / "code_ran"
+    evil = tmp_path / "evil.pt"
+    torch.save({"model": {"w": torch.zeros(2)}, "payload": _RunsCode(marker)}, evil)
+    with pytest.raises(CheckpointError, match=r"evil\.pt holds pickled objects a weights-only load refuses"):
+        load_checkpoint(evil)
+    assert not marker.exists()
+
+
+def test_empty_validation_split_fails_before_training(tmp_path):
+    train, _ = loaders()
+    empty = DataLoader(BrightnessSet(0, seed=2), batch_size=8)
+    calls = {"n": 0}
+
+    def counting(pred, target):
+        calls["n"] += 1
+        return EMDLoss(r=2)(pred, target)
+
+    with pytest.raises(ValueError, match="empty validation split"):
+        fit(make_model(), counting, train, empty, config(tmp_path))
+    with pytest.raises(ValueError, match="empty validation split"):
+        fit_or_load(make_model(), counting, train, empty, config(tmp_path))
+    assert calls["n"] == 0 and not (tmp_path / "last.pt").exists()

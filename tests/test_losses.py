@@ -201,3 +201,41 @@ def test_spec_reference_values_on_random_dirichlet_pairs():
     p1, q1 = (torch.tensor(rng.dirichlet(np.ones(10), size=20000)) for _ in range(2))
     assert losses.emd_loss(p1, q1, r=2).item() == pytest.approx(0.159, abs=0.003)
     assert losses.emd_loss(p1, q1, r=2, reduction="batch_pooled").item() == pytest.approx(0.173, abs=0.003)
+
+
+def _real_losses():
+    """(name, loss(pred, target)) of every distribution loss the book trains with."""
+    from iaa_lib.cdcm.model import cdcm_main_loss
+    from iaa_lib.eat.model import eat_loss
+    from iaa_lib.milnet.model import TracedAdaEMDLoss
+
+    found = [(f"emd r={r} {reduction}", losses.EMDLoss(r=r, reduction=reduction))
+             for r in (1, 2, 3) for reduction in ("sample", "batch_pooled", "none")]
+    found += [("milnet_distance", losses.milnet_distance)]
+    found += [(f"AdaEMD {inner}", losses.AdaEMDLoss(inner=inner)) for inner in losses.ADAEMD_INNER]
+    found += [("TracedAdaEMD", TracedAdaEMDLoss()), ("CDCM textbook", cdcm_main_loss("textbook")),
+              ("CDCM as published", cdcm_main_loss("as_published"))]
+    found += [(f"EAT {variant}", eat_loss(variant)) for variant in ("eat_textbook", "eat_as_published")]
+    return found
+
+
+@pytest.mark.parametrize("where", ["label", "prediction"])
+def test_nan_propagates_through_every_real_loss(where):
+    """A NaN in one label (or prediction) must give a NaN loss, never a finite one such as 0 (issue 15, item 1)."""
+    p, q = dirichlet_pairs(n=4)
+    if where == "label":
+        q[2, 3] = float("nan")
+    else:
+        p[2, 3] = float("nan")
+    for name, loss_fn in _real_losses():
+        value = loss_fn(p, q)
+        assert torch.isnan(value).any(), f"{name} hid the NaN {where}: {value}"
+        if value.ndim:  # per-sample losses: only the poisoned sample is NaN
+            assert torch.isnan(value).tolist() == [False, False, True, False], name
+
+
+def test_ssmr_loss_propagates_nan():
+    from iaa_lib.ssmr.model import SSMRLoss
+
+    value = SSMRLoss(1.0, 10.0)(torch.tensor([5.0, 6.0]), torch.tensor([float("nan"), 4.0]))
+    assert torch.isnan(value)

@@ -129,3 +129,28 @@ def test_cli_run_refuses_unknown_parameter_and_runs_good_ones(tmp_path):
     assert good.returncode == 0, good.stderr
     recorded = json.loads(metrics.read_text())
     assert recorded["n"] == 5 and recorded["provenance"]["command"].endswith("-p n 5")
+
+
+def test_a_failed_run_keeps_the_previous_metrics_and_a_stale_file_is_not_taken_as_new(tmp_path):
+    import papermill
+    metrics = tmp_path / "m.json"
+    path = write_nb(tmp_path, f'n = 2\nfail_after_recording = False\nmetrics_file = "{metrics}"\n', """\
+        from iaa_lib.book.runner import record_metrics
+        if n > 2:
+            raise RuntimeError("crashed before recording")
+        record_metrics(metrics_file, {"n": n})
+        if fail_after_recording:
+            raise RuntimeError("crashed after recording")
+        """)
+    run_notebook(path)
+    good = metrics.read_bytes()
+    with pytest.raises(papermill.PapermillExecutionError, match="crashed before recording"):
+        run_notebook(path, parameters={"n": 3})
+    assert metrics.read_bytes() == good
+    with pytest.raises(papermill.PapermillExecutionError, match="crashed after recording"):
+        run_notebook(path, parameters={"fail_after_recording": True})
+    assert metrics.read_bytes() == good  # the failed run's numbers do not replace the good ones
+    silent = write_nb(tmp_path, f'metrics_file = "{metrics}"\n', "pass\n", name="silent.py")
+    with pytest.raises(RuntimeError, match="wrote no metrics .*from an earlier run"):
+        run_notebook(silent)
+    assert metrics.read_bytes() == good

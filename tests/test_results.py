@@ -38,3 +38,31 @@ def test_tables_report_status_provenance_and_every_number(tmp_path):
     assert table[["number", "value"]].values.tolist() == [["test.srcc", 0.7], ["test.n", 15], ["loss", 0.1]]
     assert table.iloc[0]["command"] == STAMP["command"] and pd.isna(table.iloc[2]["commit"])
     assert metric_like(table)["number"].tolist() == ["test.srcc"]
+
+
+def test_numbers_copied_from_a_recorded_file_keep_that_files_provenance(tmp_path):
+    recorded_file = {"command": "python -m iaa_lib bench --batch-size 4", "commit": "cef5d79b1e", "hardware": "other cpu",
+                     "finished_utc": "2026-11-23", "source": "benchmarks/results/models_cpu.csv"}
+    metrics = {"models": {"nima": {"infer_img_per_s": 3.0}},
+               "recorded": {"models": {"nima": {"infer_img_per_s": 10.0}}, "provenance": recorded_file},
+               "provenance": STAMP}
+    table = citation_table(recorded_by_notebook([notebook(tmp_path, "bench", metrics)])).set_index("number")
+    assert list(table.index) == ["models.nima.infer_img_per_s", "recorded.models.nima.infer_img_per_s"]
+    own, copied = table.loc["models.nima.infer_img_per_s"], table.loc["recorded.models.nima.infer_img_per_s"]
+    assert (own["commit"], own["command"], own["hardware"]) == ("abc", STAMP["command"], "cpu") and pd.isna(own["copied_from"])
+    assert (copied["commit"], copied["command"], copied["hardware"], copied["finished_utc"]) == (
+        "cef5d79b1e", recorded_file["command"], "other cpu", "2026-11-23")
+    assert copied["copied_from"] == "benchmarks/results/models_cpu.csv"
+    assert flat_numbers(metrics) == {"models.nima.infer_img_per_s": 3.0, "recorded.models.nima.infer_img_per_s": 10.0}
+
+
+def test_every_committed_benchmark_file_records_commit_date_and_command():
+    from iaa_lib.book.provenance import results_provenance
+    from iaa_lib.paths import REPO_ROOT
+
+    files = sorted((REPO_ROOT / "benchmarks" / "results").glob("*.csv"))
+    assert len(files) >= 4
+    for csv in files:
+        record = results_provenance(csv)
+        assert record["commit"] and record["finished_utc"] and record["command"].startswith("python ")
+        assert record["command"] in csv.with_suffix(".md").read_text()  # the page shows it too

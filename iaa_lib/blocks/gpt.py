@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from iaa_lib.files import safe_torch_load
+
 KVCache = list[tuple[torch.Tensor, torch.Tensor]]
 
 
@@ -220,7 +222,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
         return load_file(str(path))
-    return torch.load(path, map_location="cpu", weights_only=True)
+    return safe_torch_load(path)
 
 
 def load_gpt2(path_or_state: str | Path | dict[str, torch.Tensor], n_heads: int | None = None,

@@ -85,6 +85,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -252,7 +253,11 @@ def extract_features(
     key = feature_cache_key(backbone_name, weights, transform_key, ids, paths, fingerprint)
     folder = resolve(cache_dir) / key
     if (folder / "meta.json").is_file():
-        return load_feature_store(folder)
+        try:
+            return load_feature_store(folder)
+        except (ValueError, OSError, EOFError) as error:  # e.g. a features.npy truncated after it was written
+            warnings.warn(f"feature cache {folder} is unreadable ({type(error).__name__}: {error}); rebuilding it",
+                          stacklevel=2)
 
     from iaa_lib.data.images import load_rgb
 
@@ -588,12 +593,20 @@ class ReferenceGraphDataset(Dataset):
         self.node_ids = rows
         self.node_rows = torch.tensor([[node_store.position[i] for i in row] for row in rows], dtype=torch.long)
         self.features = node_store.features
+        self.store_key = node_store.key
         self.mos = torch.tensor(frame["mos"].to_numpy(np.float32)) if "mos" in frame.columns else None
         has_dist = all(c in frame.columns for c in DIST_COLUMNS)
         self.dist = torch.tensor(frame[DIST_COLUMNS].to_numpy(np.float32)) if has_dist else None
 
     def __len__(self) -> int:
         return len(self.image_ids)
+
+    def fingerprint(self) -> str:
+        """Hash of the graphs: node ids (query and references), their features (the store's key when cached), labels."""
+        from iaa_lib.training.fingerprint import fingerprint
+
+        features = self.store_key if self.store_key is not None else self.features[self.node_rows]
+        return fingerprint("ReferenceGraphDataset", self.node_ids, features, self.mos, self.dist)
 
     def __getitem__(self, index: int) -> dict:
         item = {"nodes": self.features[self.node_rows[index]].float(), "image_id": self.image_ids[index]}

@@ -13,7 +13,6 @@ Sentence splitting, one function with three rules (``split_sentences(comment, va
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import string
@@ -22,7 +21,9 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
+from iaa_lib.files import atomic_torch_save, read_torch_cache
 from iaa_lib.paths import resolve
+from iaa_lib.training.fingerprint import fingerprint
 
 SPLIT_VARIANTS = ("textbook", "as_published", "punctuated")
 SENTENCE_END = re.compile(r"[.?!]")
@@ -59,7 +60,8 @@ def comment_sentences(comments: Sequence[str], variant: str = "textbook") -> lis
 
 
 class SentenceFeatureCache:
-    """Per-sentence features of one text encoder, cached in <cache_dir>/<sha of encoder name+weights>.pt.
+    """Per-sentence features of one text encoder, cached in <cache_dir>/sentences_<fingerprint of encoder
+    name + weights>.pt (written atomically; a truncated cache is reported with a warning and rebuilt).
 
     features(texts) encodes only texts not cached yet and returns [len(texts), dim] float32 rows."""
 
@@ -67,12 +69,12 @@ class SentenceFeatureCache:
                  batch_size: int = 128) -> None:
         self.encoder = encoder
         self.batch_size = batch_size
-        key = hashlib.sha256(f"{encoder_name}\0{weights}".encode()).hexdigest()[:16]
+        key = fingerprint(encoder_name, str(weights))
         self.path = resolve(cache_dir) / f"sentences_{key}.pt"
         self.rows: dict[str, int] = {}
         self.table = torch.zeros(0, int(encoder.dim))
-        if self.path.is_file():
-            saved = torch.load(self.path, weights_only=True)
+        saved = read_torch_cache(self.path)
+        if saved is not None:
             if saved["encoder"] != encoder_name or saved["weights"] != str(weights):
                 raise ValueError(f"{self.path}: cache belongs to {saved['encoder']}/{saved['weights']}; delete it")
             self.rows = {t: i for i, t in enumerate(saved["texts"])}
@@ -86,11 +88,8 @@ class SentenceFeatureCache:
             new = self.encoder.encode(missing, batch_size=self.batch_size).float().cpu()
             self.rows.update({t: len(self.rows) + i for i, t in enumerate(missing)})
             self.table = torch.cat([self.table, new])
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            torch.save({"encoder": self.encoder_name, "weights": self.weights, "texts": list(self.rows),
-                        "features": self.table}, tmp)
-            tmp.replace(self.path)
+            atomic_torch_save({"encoder": self.encoder_name, "weights": self.weights, "texts": list(self.rows),
+                               "features": self.table}, self.path)
         if not texts:
             return torch.zeros(0, self.table.shape[1])
         return self.table[torch.tensor([self.rows[t] for t in texts])]

@@ -36,6 +36,7 @@ from torch import Tensor, nn
 
 from iaa_lib.models import PAPERS, paper_spec
 from iaa_lib.spec import BenchSpec
+from iaa_lib.files import atomic_write_text
 from iaa_lib.training.evaluation import split_output
 
 MODES = ("infer", "train")
@@ -356,13 +357,16 @@ def markdown_report(frame: pd.DataFrame, command: str) -> str:
 
 
 def save_results(frame: pd.DataFrame, csv_path: str | Path, command: str) -> tuple[Path, Path]:
-    """Write the full frame as CSV and the markdown report next to it (.md); return both paths."""
-    report = markdown_report(frame, command)  # before writing: overwriting a tracked CSV would mark the tree dirty
+    """Write the full frame as CSV, the markdown report next to it (.md) and its provenance record
+    (.provenance.json: command, commit, date, hardware); return the CSV and markdown paths."""
+    from iaa_lib.book.provenance import results_record, write_results_provenance
+
+    # before writing: overwriting a tracked CSV would mark the tree dirty
+    report, record = markdown_report(frame, command), results_record(command)
     csv_path = Path(csv_path)
-    csv_path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(csv_path, index=False)
-    md_path = csv_path.with_suffix(".md")
-    md_path.write_text(report)
+    atomic_write_text(csv_path, frame.to_csv(index=False))
+    md_path = atomic_write_text(csv_path.with_suffix(".md"), report)
+    write_results_provenance(csv_path, record)
     return csv_path, md_path
 
 

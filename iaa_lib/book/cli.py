@@ -7,11 +7,13 @@ new command by adding its `add_*_parser` to COMMANDS.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from pathlib import Path
 
 EXIT_USAGE = 2
+RUN_FILES = ("best.pt", "last.pt", "history.json")  # what `train` writes into --out-dir
 
 
 class UsageError(Exception):
@@ -30,6 +32,22 @@ def _existing_dir(path: str, what: str) -> Path:
     if not resolved.is_dir():
         raise UsageError(f"{what} {path!r} does not exist or is not a folder")
     return resolved
+
+
+def _check_writable(path: Path, what: str) -> None:
+    """UsageError, before any work, unless a file can be written at `path` (its folder is created if needed)."""
+    import tempfile
+
+    if path.is_dir():
+        raise UsageError(f"{what} {path} is a folder; give a file name such as {path / 'scores.csv'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".check"):
+            pass
+    except OSError as error:
+        raise UsageError(f"{what} {path}: cannot write there ({error.strerror or error}); choose another path") from error
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UsageError(f"{what} {path} exists and is not writable; choose another path")
 
 
 def model_factory(name: str):
@@ -98,15 +116,21 @@ def run_predict(args: argparse.Namespace) -> int:
     import torch
 
     from iaa_lib.data.images import ImageLoadError
-    from iaa_lib.training.engine import load_checkpoint
+    from iaa_lib.files import atomic_write_text
+    from iaa_lib.training.checkpoints import CheckpointError, load_checkpoint
     from iaa_lib.training.evaluation import image_paths, predict
 
     weights = _existing_file(args.weights, "--weights checkpoint")
+    out = Path(args.out).expanduser().resolve()
+    _check_writable(out, "--out")
     try:
         paths = image_paths(args.images)
     except FileNotFoundError as error:
         raise UsageError(str(error)) from error
-    checkpoint = load_checkpoint(weights)
+    try:
+        checkpoint = load_checkpoint(weights)
+    except CheckpointError as error:
+        raise UsageError(f"--weights: {error}") from error
     stored = dict(checkpoint.get("model_config") or {})
     kwargs = {k: v for k, v in stored.items() if k != "name"}
     if args.config is not None:
@@ -117,7 +141,7 @@ def run_predict(args: argparse.Namespace) -> int:
     try:
         load_checkpoint(weights, model)
     except (RuntimeError, ValueError) as error:
-        raise UsageError(f"--weights {weights} does not fit model {args.model!r}: {error}") from error
+        raise UsageError(f"--weights does not fit --model {args.model!r}: {error}") from error
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
         with warnings.catch_warnings():  # skipped images are listed on stderr below
@@ -126,9 +150,7 @@ def run_predict(args: argparse.Namespace) -> int:
                             on_error="skip" if args.skip_unreadable else "raise")
     except ImageLoadError as error:
         raise UsageError(f"{error} (use --skip-unreadable to leave such images out)") from error
-    out = Path(args.out).expanduser()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out, index=False)
+    atomic_write_text(out, frame.to_csv(index=False))
     for path, reason in frame.attrs.get("skipped", []):
         print(f"skipped unreadable image {path}: {reason}", file=sys.stderr)
     print(f"wrote {len(frame)} predictions to {out}")
@@ -145,8 +167,9 @@ def add_train_parser(subparsers) -> None:
     )
     parser.add_argument("--model", required=True, help="registered model name (e.g. 'nima') or 'package.module:Factory'")
     parser.add_argument("--data", required=True, metavar="CSV",
-                        help="label CSV: columns image_id, mos (optional dist_1..dist_10, path), or path, score "
-                        "(your own ratings; image_id = file stem)")
+                        help="label file: AVA votes (image_id, votes_1..votes_10 CSV/.csv.gz, or AVA.txt), a label CSV "
+                        "with image_id, mos (optional dist_1..dist_10, path), or path, score (your own ratings; "
+                        "image_id = file stem); values are checked before training")
     parser.add_argument("--images", required=True, metavar="DIR",
                         help="folder holding <image_id>.jpg files (or the base of relative paths in the CSV)")
     parser.add_argument("--config", default="smoke", help="model configuration: smoke (small, CPU) or full (paper settings) (default: smoke)")
@@ -160,51 +183,73 @@ def add_train_parser(subparsers) -> None:
     parser.add_argument("--target", choices=("auto", "dist", "mos"), default="auto",
                         help="training target: score distribution (EMD r=2 loss) or mean score (MSE); auto = dist when the CSV has it")
     parser.add_argument("--seed", type=int, default=0, help="random seed for split, init and data order (default: 0)")
-    parser.add_argument("--out-dir", default="runs/cli_train", help="folder for checkpoints and history (default: runs/cli_train)")
+    parser.add_argument("--out-dir", default="runs/cli_train",
+                        help="folder for checkpoints and history, relative to the current folder (default: "
+                        "runs/cli_train); must not hold a run already unless --resume")
     parser.add_argument("--num-workers", type=int, default=0, help="data-loading worker processes (default: 0)")
     parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
     parser.add_argument("--resume", action="store_true", help="continue from --out-dir/last.pt (same settings required)")
+    parser.add_argument("--normalise-dist", action="store_true",
+                        help="divide dist_1..dist_10 rows that do not sum to 1 (e.g. raw counts) by their sum instead "
+                        "of refusing them")
+    parser.add_argument("--skip-unreadable", action="store_true",
+                        help="leave out images that cannot be decoded (listed on stderr) instead of stopping with an error")
     parser.set_defaults(func=run_train)
 
 
-def _read_label_csv(path: Path, image_dir: Path):
-    import pandas as pd
+def _refuse_existing_run(out_dir: Path, resume: bool) -> None:
+    """UsageError when out_dir already holds a run and --resume was not given (nothing is deleted)."""
+    found = [name for name in RUN_FILES if (out_dir / name).exists()]
+    if found and not resume:
+        raise UsageError(f"--out-dir {out_dir} already holds a run ({', '.join(found)}); pass --resume to continue it, "
+                         "or choose a new --out-dir (nothing was changed)")
 
-    from iaa_lib.data.labels import read_ratings
 
-    try:
-        table = pd.read_csv(path)
-    except Exception as error:
-        raise UsageError(f"--data {path} is not a readable CSV: {error}") from error
-    if {"image_id", "mos"} <= set(table.columns):
-        table["image_id"] = table["image_id"].astype(str)
-        return table
-    if {"path", "score"} <= set(table.columns):
-        return read_ratings(path, image_dir=image_dir)
-    raise UsageError(f"--data {path} needs columns image_id,mos (label frame) or path,score; it has {list(table.columns)}")
+def _train_sets(frame, split: dict, image_dir, model, skip_unreadable: bool) -> dict:
+    """{"train", "val"} AestheticDatasets; unreadable images left out (listed on stderr) when skip_unreadable."""
+    from iaa_lib.data.datasets import AestheticDataset
+
+    by_id = frame.set_index("image_id", drop=False)
+    sets = {}
+    with warnings.catch_warnings():  # skipped images are listed on stderr below
+        warnings.simplefilter("ignore", UserWarning)
+        for name in ("train", "val"):
+            sets[name] = AestheticDataset(by_id.loc[split[name]], image_dir, _model_transform(model, train=name == "train"),
+                                          on_error="skip" if skip_unreadable else "raise")
+    for dataset in sets.values():
+        for image_id, path, reason in dataset.skipped:
+            print(f"skipped unreadable image {path} (image_id {image_id}): {reason}", file=sys.stderr)
+    empty = [name for name, dataset in sets.items() if len(dataset) == 0]
+    if empty:
+        raise UsageError(f"no readable images left in the {' and '.join(empty)} split")
+    return sets
 
 
 def run_train(args: argparse.Namespace) -> int:
     from torch import nn
     from torch.utils.data import DataLoader
 
-    from iaa_lib.data.datasets import AestheticDataset
-    from iaa_lib.data.labels import DIST_COLUMNS
+    from iaa_lib.data.images import ImageLoadError
+    from iaa_lib.data.labels import DIST_COLUMNS, read_label_file
     from iaa_lib.data.splits import random_split
     from iaa_lib.losses import EMDLoss
-    from iaa_lib.paths import resolve
     from iaa_lib.seed import seed_everything
     from iaa_lib.training.engine import FitConfig, fit
 
-    data = _existing_file(args.data, "--data CSV")
+    data = _existing_file(args.data, "--data label file")
     images = _existing_dir(args.images, "--images folder")
     if not 0 < args.val_fraction < 1:
         raise UsageError(f"--val-fraction must be between 0 and 1, got {args.val_fraction}")
-    frame = _read_label_csv(data, images)
+    out_dir = Path(args.out_dir).expanduser().resolve()
+    _refuse_existing_run(out_dir, args.resume)
+    try:
+        frame = read_label_file(data, image_dir=images, normalise_dist=args.normalise_dist)
+    except ValueError as error:
+        raise UsageError(f"--data: {error}") from error
     has_dist = all(c in frame.columns for c in DIST_COLUMNS)
     target = ("dist" if has_dist else "mos") if args.target == "auto" else args.target
     if target == "dist" and not has_dist:
-        raise UsageError(f"--target dist needs columns dist_1..dist_10 in {data}")
+        raise UsageError(f"--target dist needs columns dist_1..dist_10 (or AVA votes) in {data}")
     split = random_split(frame["image_id"], ratios=(1 - args.val_fraction, args.val_fraction, 0.0), seed=args.seed)
     if not split["train"] or not split["val"]:
         raise UsageError(f"{len(frame)} images are too few for --val-fraction {args.val_fraction}")
@@ -214,19 +259,24 @@ def run_train(args: argparse.Namespace) -> int:
         kwargs["weights"] = None if args.backbone_weights.lower() == "none" else args.backbone_weights
     model = build_model(args.model, **kwargs)
     image_dir = None if "path" in frame.columns else images
-    by_id = frame.set_index("image_id", drop=False)
-    train_set = AestheticDataset(by_id.loc[split["train"]], image_dir, _model_transform(model, train=True))
-    val_set = AestheticDataset(by_id.loc[split["val"]], image_dir, _model_transform(model))
+    try:
+        sets = _train_sets(frame, split, image_dir, model, args.skip_unreadable)
+    except ImageLoadError as error:
+        raise UsageError(f"{error} (use --skip-unreadable to leave such images out)") from error
+    train_set, val_set = sets["train"], sets["val"]
     train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, num_workers=args.num_workers, drop_last=len(train_set) > args.batch_size)
     val_loader = DataLoader(val_set, batch_size=args.batch_size, num_workers=args.num_workers)
     loss = EMDLoss(r=2) if target == "dist" else nn.MSELoss()
     cfg = FitConfig(
         epochs=args.epochs, lr=args.lr, backbone_lr=args.backbone_lr if args.backbone_lr is not None else args.lr / 10,
-        target=target, seed=args.seed, out_dir=str(resolve(args.out_dir)), device=args.device, resume=args.resume,
+        target=target, seed=args.seed, out_dir=str(out_dir), device=args.device, resume=args.resume,
         warmup_epochs=min(1.0, args.epochs / 5), grad_clip=1.0,
         extra={"data": str(data), "images": str(images), "val_fraction": args.val_fraction},
     )
-    history = fit(model, loss, train_loader, val_loader, cfg)
+    try:
+        history = fit(model, loss, train_loader, val_loader, cfg)
+    except ImageLoadError as error:
+        raise UsageError(f"{error} (use --skip-unreadable to leave such images out)") from error
     best = history["epochs"][history["best_epoch"] - 1] if history["best_epoch"] else history["epochs"][-1]
     print(f"best epoch {best['epoch']}: val SRCC {best.get('val_srcc', float('nan')):.3f}; checkpoints in {cfg.out_dir}")
     return 0

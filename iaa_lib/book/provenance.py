@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import platform
 import shlex
@@ -11,6 +12,7 @@ from typing import Any
 
 import torch
 
+from iaa_lib.files import atomic_write_json
 from iaa_lib.paths import REPO_ROOT
 
 NOT_A_CHECKOUT = "unknown (not a git checkout)"
@@ -73,3 +75,40 @@ def provenance(command: str, seed: int | None, seconds: float | None = None) -> 
         record["seconds"] = round(seconds, 1)
     return record
 
+
+
+def results_provenance_path(results: str | os.PathLike) -> Path:
+    """Where the provenance of a recorded results file lives: models_cpu.csv -> models_cpu.provenance.json."""
+    results = Path(results)
+    return results.with_name(results.stem + ".provenance.json")
+
+
+def results_record(command: str) -> dict[str, Any]:
+    """Provenance of a benchmark results file (take it before writing the results, so the commit is not dirty)."""
+    return {key: value for key, value in provenance(command, seed=None).items() if key != "seed"}
+
+
+def write_results_provenance(results: str | os.PathLike, record: dict[str, Any]) -> Path:
+    """Write `record` (results_record) beside the results file; returns the provenance file."""
+    return atomic_write_json(results_provenance_path(results), record, indent=1, sort_keys=True)
+
+
+def results_provenance(results: str | os.PathLike) -> dict[str, Any]:
+    """The recorded provenance (command, commit, hardware, finished_utc, ...) of a results file; FileNotFoundError
+    naming the missing provenance file otherwise (numbers without one cannot be cited)."""
+    path = results_provenance_path(results)
+    if not path.is_file():
+        raise FileNotFoundError(f"{results} has no provenance record {path}; re-run the command that writes it "
+                                "(it records the commit, date and command next to the results)")
+    record = json.loads(path.read_text())
+    missing = [key for key in ("command", "commit", "finished_utc") if not record.get(key)]
+    if missing:
+        raise ValueError(f"{path}: provenance record lacks {missing}")
+    return record
+
+
+def results_header(record: dict[str, Any]) -> str:
+    """Markdown header line of a results table: command, date, commit, hardware, torch (and the record's note)."""
+    note = f" {record['note'][0].upper()}{record['note'][1:]}." if record.get("note") else ""
+    return (f"Command: `{record['command']}`  \nDate: {record['finished_utc']}; git {record['commit']}; "
+            f"{record.get('hardware', 'hardware not recorded')}; torch {record.get('torch', 'not recorded')}.{note}\n\n")

@@ -1,4 +1,9 @@
-"""The numbers the book's notebooks recorded, each with where it came from, as one citable table."""
+"""The numbers the book's notebooks recorded, each with where it came from, as one citable table.
+
+A notebook's numbers carry the provenance the runner stamped on its metrics file. Numbers a notebook copies
+from a recorded file (a committed benchmark table) sit in a nested dict with its own "provenance" record
+(results_provenance of that file) and keep it: they are cited with that file's commit, date and command.
+"""
 from __future__ import annotations
 
 import json
@@ -17,21 +22,31 @@ PROVENANCE_FIELDS = ("command", "commit", "hardware", "seed", "finished_utc")
 CITED = re.compile(r"srcc|plcc|krcc|acc|emd|img_per_s|params|gflops|peak_mem")
 
 
-def flat_numbers(metrics: Any, prefix: str = "") -> dict[str, float]:
-    """Numeric leaves of nested dicts/lists as {"a.b[0].c": value}; booleans, strings and None are left out."""
+def sourced_numbers(metrics: Any, stamp: dict | None, prefix: str = "") -> dict[str, tuple[float, dict | None]]:
+    """{"a.b[0].c": (value, provenance)} for every numeric leaf; "provenance" records are not numbers, and a
+    nested dict with its own "provenance" record gives that record to the numbers inside it."""
     if isinstance(metrics, dict):
-        found: dict[str, float] = {}
+        own = metrics.get(PROVENANCE_KEY)
+        stamp = own if isinstance(own, dict) and prefix else stamp
+        found: dict[str, tuple[float, dict | None]] = {}
         for key, value in metrics.items():
-            found.update(flat_numbers(value, f"{prefix}.{key}" if prefix else str(key)))
+            if key != PROVENANCE_KEY:
+                found.update(sourced_numbers(value, stamp, f"{prefix}.{key}" if prefix else str(key)))
         return found
     if isinstance(metrics, list):
         found = {}
         for index, value in enumerate(metrics):
-            found.update(flat_numbers(value, f"{prefix}[{index}]"))
+            found.update(sourced_numbers(value, stamp, f"{prefix}[{index}]"))
         return found
     if isinstance(metrics, (int, float)) and not isinstance(metrics, bool):
-        return {prefix: metrics}
+        return {prefix: (metrics, stamp)}
     return {}
+
+
+def flat_numbers(metrics: Any, prefix: str = "") -> dict[str, float]:
+    """Numeric leaves of nested dicts/lists as {"a.b[0].c": value}; booleans, strings, None and provenance
+    records are left out."""
+    return {name: value for name, (value, _) in sourced_numbers(metrics, None, prefix).items()}
 
 
 def recorded_metrics(notebook: str | os.PathLike) -> dict[str, Any] | None:
@@ -72,16 +87,18 @@ def provenance_table(recorded: dict[Path, dict[str, Any] | None]) -> pd.DataFram
 
 def citation_table(recorded: dict[Path, dict[str, Any] | None]) -> pd.DataFrame:
     """Every recorded number with its notebook and provenance: notebook, number, value, command, commit, hardware,
-    seed, finished_utc."""
+    seed, finished_utc, copied_from (the recorded file a copied number comes from, with that file's provenance;
+    None for the notebook's own numbers)."""
     rows = []
     for notebook, metrics in recorded.items():
         if metrics is None:
             continue
-        stamp = metrics.get(PROVENANCE_KEY) or {}
-        numbers = flat_numbers({k: v for k, v in metrics.items() if k != PROVENANCE_KEY})
-        rows += [{"notebook": _name(notebook), "number": number, "value": value,
-                  **{f: stamp.get(f) for f in PROVENANCE_FIELDS}} for number, value in numbers.items()]
-    return pd.DataFrame(rows, columns=["notebook", "number", "value", *PROVENANCE_FIELDS])
+        own = metrics.get(PROVENANCE_KEY)
+        for number, (value, stamp) in sourced_numbers(metrics, own).items():
+            copied_from = stamp.get("source", "a recorded file") if stamp is not None and stamp is not own else None
+            rows.append({"notebook": _name(notebook), "number": number, "value": value,
+                         **{f: (stamp or {}).get(f) for f in PROVENANCE_FIELDS}, "copied_from": copied_from})
+    return pd.DataFrame(rows, columns=["notebook", "number", "value", *PROVENANCE_FIELDS, "copied_from"])
 
 
 def metric_like(table: pd.DataFrame) -> pd.DataFrame:

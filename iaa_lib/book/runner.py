@@ -14,6 +14,7 @@ import jupytext
 import nbformat
 
 from iaa_lib.book.provenance import notebook_command, provenance
+from iaa_lib.files import atomic_write, atomic_write_json
 from iaa_lib.paths import resolve
 from iaa_lib.profiles import PINNED_KEY, PROFILE_NAMES
 
@@ -101,6 +102,7 @@ def run_notebook(path: str | os.PathLike, output: str | os.PathLike | None = Non
     The executed notebook goes to `output` (default: the same name with .ipynb beside the source);
     `metrics` is the JSON the notebook wrote to its `metrics_file` parameter (or {} if it has none), stamped here
     with a "provenance" record: the command that re-runs it, the commit, the hardware, the seed, the time taken.
+    A previous metrics file stays in place until the new run has succeeded (a failed run puts it back).
     """
     import papermill
 
@@ -112,29 +114,51 @@ def run_notebook(path: str | os.PathLike, output: str | os.PathLike | None = Non
     output = Path(output) if output else source.with_suffix(".ipynb")
     output.parent.mkdir(parents=True, exist_ok=True)
     metrics_path = resolve(parameters.get("metrics_file", defaults.get("metrics_file")) or "")
-    if "metrics_file" in defaults and metrics_path.is_file():
-        metrics_path.unlink()
+    previous = _file_state(metrics_path) if "metrics_file" in defaults else None
 
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        staged = Path(tmp) / (source.stem + ".ipynb")
-        nb.metadata.setdefault("kernelspec", {"name": kernel, "display_name": "Python 3", "language": "python"})
-        nbformat.write(nb, staged)
-        injected = {**parameters, PINNED_KEY: sorted(parameters)}
-        papermill.execute_notebook(str(staged), str(output), parameters=injected, kernel_name=kernel, language="python",
-                                   cwd=str(source.parent), execution_timeout=cell_timeout_s,
-                                   progress_bar=False, log_output=False)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            staged = Path(tmp) / (source.stem + ".ipynb")
+            nb.metadata.setdefault("kernelspec", {"name": kernel, "display_name": "Python 3", "language": "python"})
+            nbformat.write(nb, staged)
+            injected = {**parameters, PINNED_KEY: sorted(parameters)}
+            papermill.execute_notebook(str(staged), str(output), parameters=injected, kernel_name=kernel,
+                                       language="python", cwd=str(source.parent), execution_timeout=cell_timeout_s,
+                                       progress_bar=False, log_output=False)
+    except BaseException:
+        if previous is not None and _file_state(metrics_path) != previous:
+            _restore(metrics_path, previous)
+        raise
     seconds = time.perf_counter() - start
 
     metrics: dict[str, Any] = {}
     if "metrics_file" in defaults:
-        if not metrics_path.is_file():
-            raise RuntimeError(f"{source.name} ran but wrote no metrics to {metrics_path}")
+        if _file_state(metrics_path) == previous or not metrics_path.is_file():
+            raise RuntimeError(f"{source.name} ran but wrote no metrics to {metrics_path}"
+                               + (" (the file there is from an earlier run)" if metrics_path.is_file() else ""))
         metrics = json.loads(metrics_path.read_text())
         metrics[PROVENANCE_KEY] = provenance(notebook_command(source, parameters),
                                              parameters.get("seed", defaults.get("seed")), seconds)
-        metrics_path.write_text(json.dumps(metrics, indent=2, sort_keys=True))
+        atomic_write_json(metrics_path, metrics, indent=2, sort_keys=True)
     return {"output": output, "seconds": seconds, "metrics": metrics}
+
+
+def _file_state(path: Path) -> tuple[int, int, bytes] | None:
+    """(inode, mtime_ns, content) of a file, None when absent: tells whether a run rewrote it."""
+    try:
+        stat = path.stat()
+        return stat.st_ino, stat.st_mtime_ns, path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def _restore(path: Path, state: tuple[int, int, bytes] | None) -> None:
+    """Put back the content `_file_state` saw (remove the file when there was none)."""
+    if state is None:
+        path.unlink(missing_ok=True)
+    else:
+        atomic_write(path, lambda handle: handle.write(state[2]))
 
 
 def _jsonable(value: Any) -> Any:
@@ -153,7 +177,4 @@ def _jsonable(value: Any) -> Any:
 
 def record_metrics(metrics_file: str | os.PathLike, metrics: dict[str, Any]) -> Path:
     """Write a notebook's metrics (numbers, strings, nested dicts/lists) as JSON; return the path."""
-    path = resolve(metrics_file)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_jsonable(metrics), indent=2, sort_keys=True))
-    return path
+    return atomic_write_json(resolve(metrics_file), _jsonable(metrics), indent=2, sort_keys=True)

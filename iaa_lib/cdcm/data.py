@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 
 from iaa_lib.data.labels import DIST_COLUMNS
 from iaa_lib.cdcm.model import ImageTokens, create_image_tokens
+from iaa_lib.training.fingerprint import fingerprint
 
 SYNTHETIC_SPLIT_RATIOS = (0.7, 0.15, 0.15)
 
@@ -78,6 +79,11 @@ class CDCMFeatureDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.image_ids)
+
+    def fingerprint(self) -> str:
+        """Hash of ids, labels, visual tokens and comment features with their mask."""
+        return fingerprint("CDCMFeatureDataset", self.image_ids, self.mos, self.dist, self.visual_tokens,
+                           self.comment_features, self.comment_mask)
 
     def __getitem__(self, index: int) -> dict:
         return dict(visual_tokens=self.visual_tokens[index], comment_features=self.comment_features[index],

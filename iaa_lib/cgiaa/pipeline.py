@@ -3,8 +3,6 @@
 datasets."""
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 from dataclasses import asdict, dataclass
@@ -21,20 +19,10 @@ from iaa_lib.cgiaa.tokenizer import ClipBPETokenizer
 from iaa_lib.data.images import load_rgb
 from iaa_lib.data.transforms import eval_transform
 from iaa_lib.cgiaa.model import AestheticCLIP, CritiqueExperts
+from iaa_lib.data.labels import DIST_COLUMNS
+from iaa_lib.files import atomic_pickle, atomic_torch_save, read_pickle_cache, read_torch_cache
+from iaa_lib.training.fingerprint import fingerprint
 from iaa_lib.training.engine import fit_steps
-
-
-def fingerprint(*parts) -> str:
-    """Short stable hash of JSON-able parts and tensors (to key caches and checkpoints on their inputs)."""
-    digest = hashlib.sha256()
-    for part in parts:
-        if isinstance(part, torch.Tensor):
-            digest.update(part.detach().cpu().float().numpy().tobytes())
-        elif isinstance(part, np.ndarray):
-            digest.update(np.ascontiguousarray(part).tobytes())
-        else:
-            digest.update(json.dumps(part, sort_keys=True, default=str).encode())
-    return digest.hexdigest()[:16]
 
 
 def load_image_batch(paths: Sequence[str | os.PathLike], size: int, mean: Sequence[float], std: Sequence[float]
@@ -61,11 +49,11 @@ def cached_image_features(clip: AestheticCLIP, paths: Sequence[str | os.PathLike
     size and the tower's first weight tensors, which change whenever the tower is trained)."""
     tower_state = [clip.image_tower.state_dict()[k] for k in list(clip.image_tower.state_dict())[:3]]
     path = Path(cache_dir) / f"{tag}-{fingerprint([str(p) for p in paths], clip.image_size, *tower_state)}.pt"
-    if path.is_file():
-        return torch.load(path, weights_only=True)
+    cached = read_torch_cache(path)
+    if cached is not None:
+        return cached
     features = image_features(clip, paths)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(features, path)
+    atomic_torch_save(features, path)
     return features
 
 
@@ -226,8 +214,6 @@ class FeatureDataset(Dataset):
     """MAP training items: visual_feature (Dv), critique_embeddings (C, E), mos, dist (10), image_id."""
 
     def __init__(self, visual: torch.Tensor, critiques: torch.Tensor, frame: pd.DataFrame) -> None:
-        from iaa_lib.data.labels import DIST_COLUMNS
-
         if not (len(visual) == len(critiques) == len(frame)):
             raise ValueError(f"visual ({len(visual)}), critiques ({len(critiques)}) and frame ({len(frame)}) "
                              "must have the same length")
@@ -238,6 +224,10 @@ class FeatureDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def fingerprint(self) -> str:
+        """Hash of ids, labels, visual features and critique embeddings."""
+        return fingerprint("FeatureDataset", self.ids, self.mos, self.dist, self.visual, self.critiques)
 
     def __getitem__(self, index: int) -> dict:
         return {"visual_feature": self.visual[index], "critique_embeddings": self.critiques[index],
@@ -351,11 +341,11 @@ def critiques_stage(experts: CritiqueExperts, tokenizer, embeddings: torch.Tenso
                     experts_key: str) -> pd.DataFrame:
     """Critique cache: generate one critique per image and attribute once, store it as a pickle, reuse it."""
     path = Path(run_dir) / f"critiques-{fingerprint(experts_key, fingerprint(embeddings), cfg.beam_width, cfg.max_generate)}.pkl"
-    if path.is_file():
-        return pd.read_pickle(path)
+    cached = read_pickle_cache(path)
+    if cached is not None:
+        return cached
     critiques = generate_critiques(experts, tokenizer, embeddings, cfg.max_generate, cfg.beam_width)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    critiques.to_pickle(path)
+    atomic_pickle(critiques, path)
     return critiques
 
 
@@ -394,7 +384,8 @@ def map_stage(name: str, visual: torch.Tensor | None, critiques: torch.Tensor | 
 
     loaders = {s: DataLoader(dataset(s), batch_size=batch_size, shuffle=(s == "train"),
                              generator=torch.Generator().manual_seed(seed)) for s in ("train", "val", "test")}
-    data_key = fingerprint(visual_all, critiques_all, {s: list(map(int, r)) for s, r in rows.items()})
+    labels = catalogue[["image_id", "mos", *DIST_COLUMNS]].astype({"image_id": str}).values.tolist()
+    data_key = fingerprint(visual_all, critiques_all, {s: list(map(int, r)) for s, r in rows.items()}, labels)
     cfg = FitConfig(epochs=epochs, lr=lr, weight_decay=0.01, schedule="cosine", seed=seed, progress=False,
                     out_dir=str(Path(run_dir) / "map" / f"{name}-{data_key}"), extra={"data": data_key})
     head, history = fit_or_load(head, EMDLoss(r=2, reduction="sample"), loaders["train"], loaders["val"], cfg)

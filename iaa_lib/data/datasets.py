@@ -13,7 +13,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from iaa_lib.data.images import ImageLoadError, load_rgb
-from iaa_lib.data.labels import DIST_COLUMNS
+from iaa_lib.data.labels import DIST_COLUMNS, check_label_values
 from iaa_lib.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform, train_transform
 
 ON_ERROR_MODES = ("raise", "skip")
@@ -22,6 +22,9 @@ _MAX_LISTED = 5
 
 class AestheticDataset(Dataset):
     """Images of a label frame -> dict(image=float32 [3,H,W], mos=float32 scalar, dist=float32 [10] if present, image_id=str).
+
+    Label values are checked first (labels.check_label_values: finite mos, dist rows that are distributions
+    and agree with mos); a bad row raises ValueError naming its position and image id.
 
     Image files: the frame's `path` column when present, else `<image_dir>/<image_id>.jpg`.
     transform: PIL RGB -> tensor; None means eval_transform() (224 px squash, ImageNet normalisation).
@@ -43,17 +46,8 @@ class AestheticDataset(Dataset):
     ) -> None:
         if on_error not in ON_ERROR_MODES:
             raise ValueError(f"on_error must be one of {ON_ERROR_MODES}, got {on_error!r}")
-        missing_columns = [c for c in ("image_id", "mos") if c not in frame.columns]
-        if missing_columns:
-            raise ValueError(f"AestheticDataset: label frame lacks column(s) {missing_columns}; columns are {list(frame.columns)}")
+        frame = check_label_values(frame, "AestheticDataset(frame)")
         present = [c for c in DIST_COLUMNS if c in frame.columns]
-        if present and len(present) != len(DIST_COLUMNS):
-            raise ValueError(f"AestheticDataset: label frame has only some distribution columns {present}; need all of dist_1..dist_10 or none")
-        frame = frame.reset_index(drop=True)
-        mos = pd.to_numeric(frame["mos"], errors="coerce").to_numpy(np.float64)
-        if not np.isfinite(mos).all():
-            bad = frame["image_id"][~np.isfinite(mos)].tolist()
-            raise ValueError(f"AestheticDataset: non-numeric or NaN mos for image ids {bad[:_MAX_LISTED]}")
         self.has_dist = bool(present)
         self.transform = transform if transform is not None else eval_transform()
         self.cache_images = cache_images
@@ -131,6 +125,13 @@ class AestheticDataset(Dataset):
     def __len__(self) -> int:
         return len(self._ids)
 
+    def fingerprint(self) -> str:
+        """Hash of what this set feeds training: ids, image files, labels, the transform (hence the image size)."""
+        from iaa_lib.training.fingerprint import fingerprint
+
+        return fingerprint("AestheticDataset", self._ids, [str(p) for p in self.paths], self._mos, self._dist,
+                           repr(self.transform), self.cache_max_side)
+
     def __getitem__(self, index: int) -> dict:
         item = {"image": self.transform(self.image(index)), "mos": self._mos[index], "image_id": self._ids[index]}
         if self._dist is not None:
@@ -150,9 +151,14 @@ def split_loaders(
     seed: int = 0,
 ) -> dict[str, DataLoader]:
     """{split: DataLoader} for a split of label frames: "train" shuffles (seeded), flips and drops the last
-    partial batch; every other split uses the deterministic evaluation transform in frame order."""
+    partial batch; every other split uses the deterministic evaluation transform in frame order. An empty part
+    raises ValueError before any loader is built."""
     if "train" not in parts:
         raise ValueError(f"split_loaders needs a 'train' part, got {sorted(parts)}")
+    empty = [name for name, frame in parts.items() if len(frame) == 0]
+    if empty:
+        raise ValueError(f"split_loaders: the {', '.join(empty)} part(s) have no images "
+                         f"({', '.join(f'{n} {len(f)}' for n, f in parts.items())}); every split needs images")
     loaders = {}
     for name, frame in parts.items():
         if name == "train":

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 from pathlib import Path
 from typing import Literal, Sequence
 
@@ -26,6 +25,7 @@ from iaa_lib.data.labels import read_ava_votes
 from iaa_lib.data.sample import load_ava_sample, sample_splits
 from iaa_lib.data.splits import random_split, read_id_list, split_from_id_lists
 from iaa_lib.data.synthetic import make_synthetic
+from iaa_lib.files import atomic_pickle, atomic_write_json, read_pickle_cache
 from iaa_lib.paths import DATA_DIR, resolve
 
 AVA_VOTES_FILE = DATA_DIR / "labels" / "ava_votes.csv.gz"
@@ -37,15 +37,13 @@ def cached_synthetic(n: int, out_dir: str | os.PathLike, image_size: int = 96, s
     out_dir = resolve(out_dir)
     frame_file, params_file = out_dir / "frame.pkl", out_dir / "params.json"
     params = {"n": n, "image_size": image_size, "seed": seed}
-    if frame_file.is_file() and params_file.is_file() and json.loads(params_file.read_text()) == params:
-        with frame_file.open("rb") as handle:
-            frame = pickle.load(handle)
-        if all(Path(p).is_file() for p in frame["path"]):
+    if params_file.is_file() and json.loads(params_file.read_text()) == params:
+        frame = read_pickle_cache(frame_file)
+        if frame is not None and all(Path(p).is_file() for p in frame["path"]):
             return frame
     frame = make_synthetic(n, out_dir, image_size=image_size, seed=seed)
-    with frame_file.open("wb") as handle:
-        pickle.dump(frame, handle)
-    params_file.write_text(json.dumps(params))
+    atomic_pickle(frame, frame_file)
+    atomic_write_json(params_file, params)
     return frame
 
 
@@ -61,29 +59,46 @@ def labelled_set(
     synthetic_ratios: Sequence[float] = DEFAULT_SYNTHETIC_RATIOS,
     manifest: str | os.PathLike | None = None,
 ) -> tuple[pd.DataFrame, Path | None, dict[str, list[str]]]:
-    """(label frame, image folder or None when the frame has paths, splits train/val/test) of a named set (module docstring)."""
+    """(label frame, image folder or None when the frame has paths, splits train/val/test) of a named set (module
+    docstring). ValueError before any work when a split comes out empty or full AVA finds no image."""
     if dataset == "synthetic":
         folder = resolve(run_dir) / f"synthetic_{synthetic_size}_{n_synthetic}_{seed}"
         frame = cached_synthetic(n_synthetic, folder, image_size=synthetic_size, seed=seed)
         splits = random_split(frame["image_id"], synthetic_ratios, seed=seed)
-        return frame, None, splits
+        return frame, None, _non_empty(splits, f"synthetic set (n_synthetic={n_synthetic}, ratios {tuple(synthetic_ratios)})")
     if dataset == "ava_sample":
         frame, image_dir = load_ava_sample(data_root or None)
-        return frame, image_dir, sample_splits(data_root or None)
+        return frame, image_dir, _non_empty(sample_splits(data_root or None), f"AVA sample in {image_dir}")
     if dataset == "ava" and manifest:
         frame, _, checked = labelled_from_manifest(resolve(manifest))
         if "test" not in checked:
             raise ValueError(f"{manifest}: no readable image of the official test list; see its data check report")
         splits = split_from_id_lists(frame["image_id"], checked["test"], val_fraction=0.05, seed=seed)
-        return frame, None, splits
+        return frame, None, _non_empty(splits, f"AVA manifest {manifest}")
     if dataset == "ava":
         if not data_root or not test_list:
             raise ValueError("dataset='ava' needs data_root (your folder of AVA <image_id>.jpg files) and test_list "
                              "(a file of test ids, one per line, e.g. AVA's aesthetics_image_lists/generic_test.jpgl)")
-        frame = read_ava_votes(AVA_VOTES_FILE)
         image_dir = resolve(data_root)
-        frame = frame[[(image_dir / f"{i}.jpg").is_file() for i in frame["image_id"]]].reset_index(drop=True)
+        if not image_dir.is_dir():
+            raise FileNotFoundError(f"dataset='ava': data_root {image_dir} is not a folder; pass your folder of AVA "
+                                    "<image_id>.jpg files")
+        votes = read_ava_votes(AVA_VOTES_FILE)
+        frame = votes[[(image_dir / f"{i}.jpg").is_file() for i in votes["image_id"]]].reset_index(drop=True)
+        if frame.empty:
+            raise ValueError(f"dataset='ava': none of the {len(votes)} AVA images "
+                             f"(<image_id>.jpg) is in data_root {image_dir}; is it the folder that holds the .jpg files?")
         splits = split_from_id_lists(frame["image_id"], read_id_list(resolve(test_list)), val_fraction=0.05,
                                      seed=seed, unknown="drop")
-        return frame, image_dir, splits
+        return frame, image_dir, _non_empty(splits, f"AVA in {image_dir} with test list {resolve(test_list)}")
     raise ValueError(f"dataset must be 'synthetic', 'ava_sample' or 'ava', got {dataset!r}")
+
+
+def _non_empty(splits: dict[str, list[str]], what: str) -> dict[str, list[str]]:
+    """The splits, or ValueError naming the set when one of train/val/test has no image."""
+    empty = [name for name in ("train", "val", "test") if not splits.get(name)]
+    if empty:
+        sizes = ", ".join(f"{name} {len(ids)}" for name, ids in splits.items())
+        raise ValueError(f"{what}: the {' and '.join(empty)} split{'s are' if len(empty) > 1 else ' is'} empty "
+                         f"({sizes}); training and evaluation need images in each")
+    return splits

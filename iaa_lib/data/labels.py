@@ -37,6 +37,9 @@ _VOTE_ALIASES = (
 # Columns holding a pre-computed mean / count that are re-derived from the votes and checked.
 _MEAN_ALIASES = ("mean", "mean_score", "score")
 _MAX_LISTED = 5
+# Tolerances of check_label_values: a dist row must sum to 1, and mos must equal the mean of its dist, within these.
+DIST_SUM_TOLERANCE = 1e-3
+MOS_TOLERANCE = 0.01
 
 
 def _examples(values: Sequence[object]) -> str:
@@ -94,6 +97,61 @@ def _file_stems(names: pd.Series) -> pd.Series:
     return base.str.replace(r"(?<=.)\.[^.]*$", "", regex=True)
 
 
+def _histograms(frame: pd.DataFrame, columns: Sequence[str], source: str, what: str, empty_what: str
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(rows (n, 10) float64, row sums) of 10-bin histograms; ValueError naming non-finite, negative or all-zero rows."""
+    values = _numeric(frame, columns, source, what).copy()
+    negative = (values < 0).any(axis=1)
+    if negative.any():
+        raise ValueError(f"{source}: negative {what} at {_rows(frame, negative)}")
+    totals = values.sum(axis=1)
+    empty = totals <= 0
+    if empty.any():
+        raise ValueError(f"{source}: {empty_what} at {_rows(frame, empty)}; such images have no label")
+    return values, totals
+
+
+def has_vote_columns(columns: Sequence[str]) -> bool:
+    """Whether a table has the 10 AVA vote-count columns (votes_1..votes_10 or a spelling votes_to_frame reads)."""
+    present = set(columns)
+    return any(set(names) <= present for names in (VOTE_COLUMNS, *_VOTE_ALIASES))
+
+
+def check_label_values(frame: pd.DataFrame, source: str = "<label frame>", normalise_dist: bool = False) -> pd.DataFrame:
+    """The label frame checked for training (ValueError naming source, data row and image id otherwise).
+
+    image_id: present, unique; mos: finite. dist_1..dist_10 (all or none): finite, non-negative, not all zero,
+    each row summing to 1 (raw vote counts are refused, or divided by their row sum when normalise_dist), and
+    mos equal to the mean of its dist (within MOS_TOLERANCE). Returns a copy (with normalised dist when asked)."""
+    _require_columns(frame, ["image_id", "mos"], source)
+    _require_rows(frame, source)
+    frame = frame.reset_index(drop=True).copy()
+    frame["image_id"] = _clean_ids(frame["image_id"], source)
+    frame["mos"] = _numeric(frame, ["mos"], source, "mos")[:, 0]
+    present = [c for c in DIST_COLUMNS if c in frame.columns]
+    if not present:
+        return frame
+    if len(present) != len(DIST_COLUMNS):
+        raise ValueError(f"{source}: has only some distribution columns {present}; need all of dist_1..dist_10 or none")
+    dist, totals = _histograms(frame, DIST_COLUMNS, source, "dist values", "all-zero dist rows")
+    unnormalised = np.abs(totals - 1) > DIST_SUM_TOLERANCE
+    if unnormalised.any() and not normalise_dist:
+        first = int(np.flatnonzero(unnormalised)[0])
+        raise ValueError(
+            f"{source}: dist rows do not sum to 1 (e.g. {totals[first]:g}) at {_rows(frame, unnormalised)}; raw vote "
+            "counts? Name the columns votes_1..votes_10 (the AVA vote format), or ask for normalisation explicitly "
+            "(normalise_dist=True, `train --normalise-dist`)"
+        )
+    if unnormalised.any():
+        dist[unnormalised] /= totals[unnormalised, None]
+        frame[DIST_COLUMNS] = dist
+    disagree = np.abs(frame["mos"].to_numpy() - dist @ SCORE_BINS) > MOS_TOLERANCE
+    if disagree.any():
+        raise ValueError(f"{source}: mos differs from the mean of its dist (by more than {MOS_TOLERANCE}) at "
+                         f"{_rows(frame, disagree)}; mos must be sum_k k * dist_k on the 1..10 scale")
+    return frame
+
+
 def votes_to_frame(df: pd.DataFrame, source: str = "<DataFrame>") -> pd.DataFrame:
     """AVA-style vote table (image_id, votes_1..votes_10) -> label frame (image_id, mos, dist_1..10, std, n_votes).
 
@@ -109,14 +167,7 @@ def votes_to_frame(df: pd.DataFrame, source: str = "<DataFrame>") -> pd.DataFram
     _require_rows(df, source)
     df = df.reset_index(drop=True)
     ids = _clean_ids(df["image_id"], source)
-    votes = _numeric(df, VOTE_COLUMNS, source, "votes")
-    negative = (votes < 0).any(axis=1)
-    if negative.any():
-        raise ValueError(f"{source}: negative vote counts at {_rows(df, negative)}")
-    totals = votes.sum(axis=1)
-    empty = totals <= 0
-    if empty.any():
-        raise ValueError(f"{source}: zero total votes at {_rows(df, empty)}; such images have no label")
+    votes, totals = _histograms(df, VOTE_COLUMNS, source, "vote counts", "zero total votes")
     dist = votes / totals[:, None]
     mos = dist @ SCORE_BINS
     std = np.sqrt(((SCORE_BINS[None, :] - mos[:, None]) ** 2 * dist).sum(axis=1))
@@ -181,6 +232,31 @@ def read_ava_votes(path: str | os.PathLike) -> pd.DataFrame:
             )
         table.columns = AVA_TXT_COLUMNS
     return votes_to_frame(table, source=str(path))
+
+
+def read_label_file(path: str | os.PathLike, image_dir: str | os.PathLike | None = None,
+                    normalise_dist: bool = False) -> pd.DataFrame:
+    """Label frame from a training label file in any of the book's formats, values checked (check_label_values):
+
+    * AVA votes: CSV / .csv.gz with image_id and votes_1..10 (or an alias spelling), or the 15-column AVA.txt;
+    * a label frame: CSV with image_id, mos (optional dist_1..dist_10, path);
+    * your own ratings: CSV with path, score (read_ratings; relative paths against image_dir).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"label file not found: {path}")
+    header = _first_line(path)
+    if header.strip() and "," not in header:
+        return read_ava_votes(path)
+    table = _read_table(path, dtype={"image_id": str})
+    if has_vote_columns(table.columns):
+        return read_ava_votes(path)
+    if {"image_id", "mos"} <= set(table.columns):
+        return check_label_values(table, str(path), normalise_dist=normalise_dist)
+    if {"path", "score"} <= set(table.columns):
+        return read_ratings(path, image_dir=image_dir)
+    raise ValueError(f"{path}: needs columns image_id,votes_1..votes_10 (AVA votes), image_id,mos[,dist_1..dist_10] "
+                     f"(label frame) or path,score (your ratings); it has {list(table.columns)}")
 
 
 def _drop_identical_duplicates(table: pd.DataFrame, name_column: str, source: str) -> pd.DataFrame:

@@ -31,6 +31,8 @@ import torch.nn.functional as F
 from timm.layers import DropPath, trunc_normal_
 from torch import nn
 
+from iaa_lib.files import UnreadableFileError, safe_torch_load
+
 REFERENCES = ("grid", "learned_batch_mean", "learned_per_sample")
 OFFSET_MASKS = ("none", "sign_agree", "schedule")
 MASK_DIRECTIONS = ("outward", "inward")
@@ -609,12 +611,11 @@ def load_official_checkpoint(
                 "(LeapLabTHU/DAT, tag CVPR2022); EAT AVA weights: the Google Drive link in the EAT README"
             )
         try:
-            obj = torch.load(path, map_location="cpu", weights_only=not trust_pickle)
-        except Exception as err:  # torch raises UnpicklingError subclasses for non-tensor pickles
-            raise ValueError(
-                f"{path}: could not be read with weights_only={not trust_pickle} ({err}); if you trust this file "
-                "(the official DAT checkpoints pickle their yacs config), pass trust_pickle=True"
-            ) from err
+            obj = safe_torch_load(path, trust=trust_pickle)
+        except UnreadableFileError as err:
+            hint = "" if trust_pickle else ("; the official DAT checkpoints pickle their yacs config: if this is one, "
+                                            "from a source you trust, pass trust_pickle=True")
+            raise ValueError(f"{err}{hint}") from err
     state = _unwrap_state_dict(obj, source)
     kind = checkpoint_kind(state)
     if kind == "eat":

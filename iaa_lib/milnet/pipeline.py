@@ -146,6 +146,7 @@ def train_milnet(
 ) -> TrainedMILNet:
     """Train MILNet on `data` with `recipe` (or load the finished run); see the module docstring."""
     from iaa_lib.training import FitConfig, fit_or_load
+    from iaa_lib.training.checkpoints import read_checkpoint
 
     datasets = data.datasets(recipe.num_references, reference_mode=recipe.reference_mode, seed=recipe.seed)
     loaders = {
@@ -164,7 +165,7 @@ def train_milnet(
                "retrieval_features": data.retrieval_store.key},
     )
     model, history = fit_or_load(model, loss_fn, loaders["train"], loaders.get("val"), cfg)
-    state = torch.load(out_dir / "last.pt", map_location="cpu", weights_only=False)
+    state = read_checkpoint(out_dir / "last.pt")
     if isinstance(loss_fn, nn.Module) and state.get("loss") is not None:
         loss_fn.load_state_dict(state["loss"])
     model.eval()

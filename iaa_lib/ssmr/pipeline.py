@@ -22,6 +22,7 @@ from iaa_lib.data.synthetic import make_synthetic
 from iaa_lib.data.transforms import eval_transform
 from iaa_lib.blocks.backbones import create_backbone
 from iaa_lib.ssmr.model import SSMR, SSMRLoss
+from iaa_lib.files import atomic_pickle, read_pickle_cache
 from iaa_lib.paths import resolve
 from iaa_lib.blocks.retrieval import SearchResult, extract_features, random_references
 from iaa_lib.ssmr.srig import (
@@ -66,12 +67,11 @@ def load_or_make_synthetic(n: int, out_dir: str | os.PathLike, image_size: int =
     files (and hence the feature-cache keys and checkpoints that depend on them) stay the same."""
     folder = resolve(out_dir)
     frame_path = folder / f"labels_n{n}_s{image_size}_seed{seed}.pkl"
-    if frame_path.is_file():
-        frame = pd.read_pickle(frame_path)
-        if all(os.path.isfile(p) for p in frame["path"]):
-            return frame
+    frame = read_pickle_cache(frame_path)
+    if frame is not None and all(os.path.isfile(p) for p in frame["path"]):
+        return frame
     frame = make_synthetic(n, folder, image_size=image_size, seed=seed)
-    frame.to_pickle(frame_path)
+    atomic_pickle(frame, frame_path)
     return frame
 
 

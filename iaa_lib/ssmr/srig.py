@@ -232,6 +232,12 @@ class SSMRGraphDataset(Dataset):
     def __len__(self) -> int:
         return len(self.graphs)
 
+    def fingerprint(self) -> str:
+        """Hash of the graphs (ReferenceGraphDataset.fingerprint) and their edge priors."""
+        from iaa_lib.training.fingerprint import fingerprint
+
+        return fingerprint("SSMRGraphDataset", self.graphs.fingerprint(), self.priors)
+
     def __getitem__(self, index: int) -> dict:
         return {**self.graphs[index], "prior": self.priors[index]}
 

@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageEnhance, ImageFilter, ImageOps
 
+from iaa_lib.files import atomic_write_json, atomic_write_text
+
 STYLE_NAMES: tuple[str, ...] = ("photo", "posterise", "pencil", "oil", "grade")
 
 
@@ -122,8 +124,8 @@ def make_stylized(
                 row.update({c: float(getattr(record, c)) for c in DIST_COLUMNS})
             rows.append(row)
     frame = pd.DataFrame(rows)
-    frame.to_csv(labels_path, index=False)
-    settings_path.write_text(json.dumps(settings))
+    atomic_write_text(labels_path, frame.to_csv(index=False))
+    atomic_write_json(settings_path, settings)
     return frame
 
 

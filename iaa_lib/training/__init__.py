@@ -1,7 +1,10 @@
-"""Training engine: fit / fit_or_load / fit_steps, evaluate / predict, multi-process helpers."""
-from iaa_lib.training.engine import (FitConfig, NonFiniteLossError, config_hash, fit, fit_or_load, fit_steps,
-                                     load_checkpoint)
+"""Training engine: fit / fit_or_load / fit_steps, checkpoints, run fingerprints, evaluate / predict, multi-process helpers."""
+from iaa_lib.training.checkpoints import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
+from iaa_lib.training.engine import (FitConfig, NonFiniteLossError, NonFiniteParameterError, config_hash, fit,
+                                     fit_or_load, fit_steps)
 from iaa_lib.training.evaluation import evaluate, predict
+from iaa_lib.training.fingerprint import dataset_fingerprint, fingerprint
 
-__all__ = ["FitConfig", "NonFiniteLossError", "config_hash", "evaluate", "fit", "fit_or_load", "fit_steps",
-           "load_checkpoint", "predict"]
+__all__ = ["CheckpointError", "FitConfig", "NonFiniteLossError", "NonFiniteParameterError", "config_hash",
+           "dataset_fingerprint", "evaluate", "fingerprint", "fit", "fit_or_load", "fit_steps", "load_checkpoint",
+           "predict", "read_checkpoint", "save_checkpoint"]

@@ -6,7 +6,10 @@ Persistent loader workers keep their own RNG across epochs and break this; use p
 
 Checkpoints under cfg.out_dir: last.pt (after every epoch), best.pt (best validation cfg.select_metric),
 history.json. Each holds model, optimiser, scheduler and loss state, RNG states, epoch, global step, config,
-config hash and history.
+config hash and history, as tensors and plain types (they load with weights_only=True). Files are replaced
+atomically, and one process at a time trains into a folder (a lock on out_dir/.lock). A fresh run replaces an
+older run's files only once its own first epoch is saved. Training stops at the first non-finite loss or
+parameter, before that step's update is saved, so last.pt and best.pt keep the last good epoch.
 
 `fit_steps` is the step-based counterpart for recipes that draw their own batches (contrastive pairs, caption
 rows): the caller gives the loss of its next batch, the optimiser and the schedule; the engine runs the steps and writes
@@ -14,12 +17,13 @@ the same last.pt / history.json, keyed by the hash of the caller's settings (`se
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import json
 import math
 import os
 import random
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -29,8 +33,18 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from iaa_lib.files import atomic_write_json, folder_lock
 from iaa_lib.seed import seed_everything
 from iaa_lib.training import distributed
+from iaa_lib.training.checkpoints import (
+    CheckpointError,
+    load_checkpoint,
+    read_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from iaa_lib.training.fingerprint import dataset_fingerprint, fingerprint
 from iaa_lib.training.evaluation import (
     collect_predictions,
     move_inputs,
@@ -49,6 +63,10 @@ _NOT_HASHED = ("device", "amp", "channels_last", "compile", "out_dir", "resume",
 
 class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or inf; the message names epoch, step and the batch's image ids."""
+
+
+class NonFiniteParameterError(FloatingPointError):
+    """An optimiser step left a NaN or inf parameter; the message names epoch, step and the parameter."""
 
 
 @dataclass
@@ -111,7 +129,8 @@ def _jsonable(value):
 
 def config_hash(model: nn.Module, loss_fn: Callable, train_loader: DataLoader, val_loader: DataLoader | None, cfg: FitConfig) -> str:
     """Hash of what determines the trained result: FitConfig (minus speed/bookkeeping fields), model config or
-    architecture, loss repr, data sizes and batch size."""
+    architecture, loss repr, batch size and drop_last, and the fingerprints of the training and validation data
+    (their ids, labels and inputs, image files and transforms included, so also the image size)."""
     core = unwrap(model)
     payload = {
         "fit": {k: v for k, v in cfg.to_dict().items() if k not in _NOT_HASHED},
@@ -121,8 +140,11 @@ def config_hash(model: nn.Module, loss_fn: Callable, train_loader: DataLoader, v
         "n_train": len(train_loader.dataset),
         "n_val": len(val_loader.dataset) if val_loader is not None else 0,
         "batch_size": train_loader.batch_size,
+        "drop_last": train_loader.drop_last,
+        "train_data": dataset_fingerprint(train_loader.dataset),
+        "val_data": dataset_fingerprint(val_loader.dataset) if val_loader is not None else None,
     }
-    return hashlib.sha256(json.dumps(_jsonable(payload), sort_keys=True).encode()).hexdigest()[:16]
+    return fingerprint(_jsonable(payload))
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -172,49 +194,6 @@ def lr_factor(step: int, steps_per_epoch: int, cfg: FitConfig) -> float:
         return cfg.gamma ** ((step // steps_per_epoch) // cfg.step_epochs)
     progress = (step - warmup) / max(1, total - warmup)
     return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-
-
-def _rng_state() -> dict:
-    """RNG states of python, numpy, torch CPU and CUDA."""
-    return {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-    }
-
-
-def _set_rng_state(state: dict) -> None:
-    """Restore `_rng_state()` output."""
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if state.get("cuda") is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _atomic_save(obj, path: Path) -> None:
-    """torch.save via a temporary file, so a crash never leaves a half-written checkpoint."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, strict: bool = True) -> dict:
-    """Read a checkpoint written by fit (or a bare state dict); load its weights into `model` when given."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(checkpoint, dict):
-        raise ValueError(f"{path} is not a checkpoint (got {type(checkpoint).__name__})")
-    if "model" not in checkpoint:
-        checkpoint = {"model": checkpoint}
-    if model is not None:
-        result = unwrap(model).load_state_dict(checkpoint["model"], strict=strict)
-        if strict and (result.missing_keys or result.unexpected_keys):
-            raise ValueError(f"{path}: missing {result.missing_keys}, unexpected {result.unexpected_keys}")
-    return checkpoint
 
 
 def _current_lrs(optimizer: torch.optim.Optimizer) -> dict[str, float]:
@@ -267,6 +246,31 @@ def _reseed_epoch(loader: DataLoader, seed: int, epoch: int) -> None:
         sampler.generator.manual_seed(epoch_seed)
 
 
+def _main_rank_lock(out_dir: Path | None):
+    """folder_lock(out_dir) on the main rank (RANK 0 or not distributed); a no-op elsewhere or without out_dir."""
+    if out_dir is None or int(os.environ.get("RANK", "0")) != 0:
+        return contextlib.nullcontext()
+    return folder_lock(out_dir, "training into")
+
+
+def _first_non_finite_parameter(model: nn.Module) -> str | None:
+    """Name of the first parameter holding NaN or inf, or None (one host sync for all parameters)."""
+    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    if not named:
+        return None
+    finite = torch.stack([torch.isfinite(p.detach()).all() for _, p in named])
+    if bool(finite.all()):
+        return None
+    return named[int((~finite).nonzero()[0])][0]
+
+
+def _check_val_loader(val_loader: DataLoader | None) -> None:
+    """ValueError before any training when the validation loader has no samples."""
+    if val_loader is not None and len(val_loader.dataset) == 0:
+        raise ValueError("the validation loader has no samples (empty validation split): nothing to select the best "
+                         "epoch on; give the split images, or pass val_loader=None to train without validation")
+
+
 def fit(
     model: nn.Module,
     loss_fn: Callable,
@@ -280,7 +284,16 @@ def fit(
     "best_epoch", "best_metric", "select_metric", "config", "config_hash", "finished", "world_size"}.
     After fit the model holds the best.pt weights when validation ran and cfg.restore_best, else the last ones.
     Under torchrun (WORLD_SIZE > 1) it trains with DistributedDataParallel; only rank 0 writes and prints.
+    NonFiniteLossError / NonFiniteParameterError stop it at the first NaN or inf (module docstring).
     """
+    _check_val_loader(val_loader)
+    out_dir = Path(cfg.out_dir).expanduser() if cfg.out_dir is not None else None
+    with _main_rank_lock(out_dir):
+        return _fit(model, loss_fn, train_loader, val_loader, cfg, out_dir)
+
+
+def _fit(model, loss_fn, train_loader, val_loader, cfg: FitConfig, out_dir: Path | None) -> dict:
+    """fit() inside the run folder's lock."""
     from tqdm.auto import tqdm
 
     info = distributed.setup(cfg.device)
@@ -305,7 +318,6 @@ def fit(
     optimizer = make_optimizer(core, cfg)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, steps_per_epoch, cfg))
 
-    out_dir = Path(cfg.out_dir).expanduser() if cfg.out_dir is not None else None
     history: dict = {
         "epochs": [], "best_epoch": None, "best_metric": None, "select_metric": cfg.select_metric,
         "config": _jsonable(cfg.to_dict()), "config_hash": hash_, "finished": False,
@@ -313,8 +325,9 @@ def fit(
     }
     start_epoch, global_step = 1, 0
     last_path = out_dir / "last.pt" if out_dir is not None else None
+    fresh_run = True
     if cfg.resume and last_path is not None and last_path.is_file():
-        state = torch.load(last_path, map_location="cpu", weights_only=False)
+        state = read_checkpoint(last_path)
         if state.get("config_hash") != hash_:
             raise ValueError(
                 f"{last_path} was written by a run with another configuration (hash {state.get('config_hash')} != {hash_}); "
@@ -325,12 +338,10 @@ def fit(
         scheduler.load_state_dict(state["scheduler"])
         if isinstance(loss_fn, nn.Module) and state.get("loss") is not None:
             loss_fn.load_state_dict(state["loss"])
-        _set_rng_state(state["rng"])
+        set_rng_state(state["rng"])
         history = state["history"]
         start_epoch, global_step = state["epoch"] + 1, state["global_step"]
-    elif out_dir is not None and info.is_main:
-        for stale in ("best.pt", "last.pt", "history.json"):  # a fresh run must not inherit an old best.pt
-            (out_dir / stale).unlink(missing_ok=True)
+        fresh_run = False
     if out_dir is not None and info.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -344,10 +355,17 @@ def fit(
     def checkpoint(epoch: int, finished: bool) -> dict:
         return {
             "model": core.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "loss": loss_fn.state_dict() if isinstance(loss_fn, nn.Module) else None, "rng": _rng_state(),
+            "loss": loss_fn.state_dict() if isinstance(loss_fn, nn.Module) else None, "rng": rng_state(),
             "epoch": epoch, "global_step": global_step, "config": history["config"], "config_hash": hash_,
             "history": history, "finished": finished, "model_config": history["model_config"],
         }
+
+    def stop_note(epoch: int) -> str:
+        if last_path is None:
+            return "No checkpoint is written (out_dir=None)"
+        if epoch == start_epoch and fresh_run:
+            return f"No epoch of this run finished, so nothing in {out_dir} was written or changed"
+        return f"{last_path} and best.pt keep the last finished epoch ({epoch - 1}), untouched"
 
     for epoch in range(start_epoch, cfg.epochs + 1):
         _reseed_epoch(train_loader, cfg.seed, epoch)
@@ -370,18 +388,24 @@ def fit(
             loss = loss_fn(pred.float(), target)
             if aux_loss is not None:
                 loss = loss + aux_loss.float()
+            where = f"epoch {epoch}, step {step_in_epoch + 1} of the epoch (global step {global_step + 1})"
             if not torch.isfinite(loss.detach()).item():
                 ids = list(batch.get("image_id", []))[:16]
                 raise NonFiniteLossError(
-                    f"non-finite training loss ({loss.item()}) at epoch {epoch}, step {step_in_epoch + 1} of the epoch "
-                    f"(global step {global_step + 1}); batch image ids {ids}. last.pt keeps the last finished epoch; "
-                    "lower the learning rate, enable grad_clip or check these images/labels"
+                    f"non-finite training loss ({loss.item()}) at {where}; batch image ids {ids}. {stop_note(epoch)}; "
+                    "check these images' labels (NaN?), lower the learning rate or enable grad_clip"
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(core.parameters(), cfg.grad_clip)
             optimizer.step()
+            bad_parameter = _first_non_finite_parameter(core)
+            if bad_parameter is not None:
+                raise NonFiniteParameterError(
+                    f"parameter {bad_parameter!r} became NaN or inf after the optimiser update at {where} (the loss "
+                    f"was finite, {loss.item():.6g}). {stop_note(epoch)}; lower the learning rate or enable grad_clip"
+                )
             scheduler.step()
             global_step += 1
             batch_size = target.shape[0]
@@ -419,9 +443,12 @@ def fit(
             if out_dir is not None:
                 state = checkpoint(epoch, history["finished"])
                 if improved:
-                    _atomic_save(state, out_dir / "best.pt")
-                _atomic_save(state, last_path)
-                (out_dir / "history.json").write_text(json.dumps(history, indent=1))
+                    save_checkpoint(state, out_dir / "best.pt")
+                save_checkpoint(state, last_path)
+                if fresh_run and not improved:  # an older run's best.pt must not pass for this run's
+                    (out_dir / "best.pt").unlink(missing_ok=True)
+                atomic_write_json(out_dir / "history.json", history, indent=1)
+            fresh_run = False
             if show:
                 summary = f"epoch {epoch}/{cfg.epochs}  loss {row['train_loss']:.4f}  {row['train_img_per_s']:.1f} img/s"
                 if val_loader is not None:
@@ -435,7 +462,7 @@ def fit(
     if cfg.restore_best and val_loader is not None and out_dir is not None and history["best_epoch"] is not None:
         best_path = out_dir / "best.pt"
         if best_path.is_file():
-            core.load_state_dict(torch.load(best_path, map_location="cpu", weights_only=False)["model"])
+            load_checkpoint(best_path, core)
     return history
 
 
@@ -448,38 +475,49 @@ def fit_or_load(
 ) -> tuple[nn.Module, dict]:
     """Train unless cfg.out_dir already holds a finished run with the same config hash (then just load it).
 
-    An unfinished last.pt with the same hash is resumed; any other content of out_dir is overwritten.
+    The hash covers the configuration and the data (config_hash), so another image size or other labels train
+    anew. An unfinished last.pt with the same hash is resumed; a run with another hash, or an unreadable
+    last.pt (with a warning naming it), is replaced once the new run's first epoch is saved.
     Stateful losses get last.pt's loss state either way. Returns (model, history); the model holds the best.pt weights when the run validated and cfg.restore_best,
     else the last ones (the same weights `fit` leaves in it). Requires cfg.out_dir.
     """
     if cfg.out_dir is None:
         raise ValueError("fit_or_load needs FitConfig.out_dir (where the checkpoint is looked for and written)")
+    _check_val_loader(val_loader)
     out_dir = Path(cfg.out_dir).expanduser()
-    last_path = out_dir / "last.pt"
-    hash_ = config_hash(unwrap(model), loss_fn, train_loader, val_loader, cfg)
-    if last_path.is_file():
-        state = torch.load(last_path, map_location="cpu", weights_only=False)
-        if state.get("config_hash") == hash_:
-            if state.get("finished"):
-                history = state["history"]
-                use_best = cfg.restore_best and val_loader is not None and (out_dir / "best.pt").is_file()
-                load_checkpoint(out_dir / "best.pt" if use_best else last_path, model)
-                if isinstance(loss_fn, nn.Module) and state.get("loss") is not None:
-                    loss_fn.load_state_dict(state["loss"])  # stateful losses (AdaEMD) as training left them
-                model.to(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))  # where fit leaves it
-                if distributed.is_main_process() and cfg.progress:
-                    print(f"loaded finished run from {out_dir} (config {hash_}); no training needed", flush=True)
-                return model, history
-            cfg = FitConfig(**{**cfg.to_dict(), "resume": True})
+    with _main_rank_lock(out_dir):
+        last_path = out_dir / "last.pt"
+        hash_ = config_hash(unwrap(model), loss_fn, train_loader, val_loader, cfg)
+        state = None
+        if last_path.is_file():
+            try:
+                state = read_checkpoint(last_path)
+            except CheckpointError as error:
+                warnings.warn(f"{error}; training anew (it is replaced once the new run's first epoch is saved)", stacklevel=2)
+        if state is not None:
+            if state.get("config_hash") == hash_:
+                if state.get("finished"):
+                    history = state["history"]
+                    use_best = cfg.restore_best and val_loader is not None and (out_dir / "best.pt").is_file()
+                    load_checkpoint(out_dir / "best.pt" if use_best else last_path, model)
+                    if isinstance(loss_fn, nn.Module) and state.get("loss") is not None:
+                        loss_fn.load_state_dict(state["loss"])  # stateful losses (AdaEMD) as training left them
+                    model.to(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))  # where fit leaves it
+                    if distributed.is_main_process() and cfg.progress:
+                        print(f"loaded finished run from {out_dir} (config {hash_}); no training needed", flush=True)
+                    return model, history
+                cfg = FitConfig(**{**cfg.to_dict(), "resume": True})
+            else:
+                cfg = FitConfig(**{**cfg.to_dict(), "resume": False})
         else:
             cfg = FitConfig(**{**cfg.to_dict(), "resume": False})
-    history = fit(model, loss_fn, train_loader, val_loader, cfg)
-    return model, history
+        history = fit(model, loss_fn, train_loader, val_loader, cfg)
+        return model, history
 
 
 def settings_hash(settings: dict) -> str:
     """16-hex-digit hash of a JSON-able settings dict (what keys a `fit_steps` run)."""
-    return hashlib.sha256(json.dumps(_jsonable(settings), sort_keys=True).encode()).hexdigest()[:16]
+    return fingerprint(_jsonable(settings))
 
 
 def fit_steps(
@@ -503,8 +541,13 @@ def fit_steps(
     settings = settings or {}
     hash_ = settings_hash(settings)
     last_path = Path(out_dir).expanduser() / "last.pt" if out_dir is not None else None
+    state = None
     if last_path is not None and last_path.is_file():
-        state = torch.load(last_path, map_location="cpu", weights_only=False)
+        try:
+            state = read_checkpoint(last_path)
+        except CheckpointError as error:
+            warnings.warn(f"{error}; training anew", stacklevel=2)
+    if state is not None:
         if state.get("config_hash") == hash_ and state.get("finished"):
             load_checkpoint(last_path, model)
             model.eval()
@@ -528,14 +571,14 @@ def fit_steps(
                "finished": True}
     if last_path is not None:
         last_path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                      "scheduler": scheduler.state_dict(), "history": history, "config_hash": hash_,
-                      "finished": True}, last_path)
-        (last_path.parent / "history.json").write_text(json.dumps(history, indent=1))
+        save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "scheduler": scheduler.state_dict(), "history": history, "config_hash": hash_,
+                         "finished": True}, last_path)
+        atomic_write_json(last_path.parent / "history.json", history, indent=1)
     return model, history
 
 
 __all__ = [
-    "FitConfig", "NonFiniteLossError", "fit", "fit_or_load", "fit_steps", "load_checkpoint", "config_hash",
-    "settings_hash", "lr_factor", "make_optimizer",
+    "CheckpointError", "FitConfig", "NonFiniteLossError", "NonFiniteParameterError", "fit", "fit_or_load",
+    "fit_steps", "load_checkpoint", "config_hash", "settings_hash", "lr_factor", "make_optimizer", "save_checkpoint",
 ]

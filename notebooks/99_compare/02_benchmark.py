@@ -66,6 +66,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from iaa_lib.book.bench import metrics_by_model, plot_benchmark, run_benchmarks, save_results, summary_table
+from iaa_lib.book.provenance import results_provenance
 from iaa_lib.book.runner import record_metrics
 from iaa_lib.paths import resolve
 
@@ -99,7 +100,9 @@ plt.show()
 # ## The recorded table
 #
 # The committed run, with more steps and a warm-up, next to this run's numbers. The command, date, git revision
-# and CPU are in the header of its markdown file. Times on the shared machine are upper bounds.
+# and CPU are in the header of its markdown file and in its provenance record; the recorded numbers keep that
+# provenance in this notebook's metrics (and on the citable-results page), not this build's. Times on the shared
+# machine are upper bounds.
 
 # %%
 recorded_path = resolve(recorded_csv)
@@ -111,8 +114,9 @@ side_by_side = recorded[keys + ["params_m", "gflops_per_image", "img_per_s", "pe
 side_by_side.round(2)
 
 # %%
+recorded_provenance = {**results_provenance(recorded_path), "source": recorded_csv}
 metrics = {"benchmark_seconds": benchmark_seconds, "profile": profile, "batch_size": batch_size, "steps": steps,
            "device_name": frame["device_name"].iloc[0], "models": metrics_by_model(frame),
-           "recorded_models": metrics_by_model(recorded)}
+           "recorded": {"models": metrics_by_model(recorded), "provenance": recorded_provenance}}
 record_metrics(metrics_file, metrics)
 pd.DataFrame(metrics["models"]).T

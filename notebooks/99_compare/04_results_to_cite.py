@@ -20,8 +20,10 @@
 # **How the numbers get here.** Each notebook writes its numbers to a metrics JSON file. When a notebook runs
 # through `python -m iaa_lib run` (which is how `bash .ci/book` and the tests run every notebook), the runner
 # stamps that file with a provenance record: the exact command, the git commit (`+dirty` when tracked files had
-# uncommitted changes), the CPU and GPU, the seed, the library versions and the time taken. This page reads
-# those files; it computes nothing itself, so it shows exactly what was recorded. A notebook run by hand in
+# uncommitted changes), the CPU and GPU, the seed, the library versions and the time taken. A number a notebook
+# copies from a recorded file (the committed benchmark table) keeps that file's own provenance (its command,
+# commit, date and hardware) and names the file in the column `copied_from`. This page reads those files; it
+# computes nothing itself, so it shows exactly what was recorded. A notebook run by hand in
 # Jupyter records its numbers without provenance and is marked so below; a notebook that has not run shows
 # the command that would record its numbers.
 #
