@@ -319,3 +319,49 @@ def test_model_with_attached_token_encoder_takes_images():
     assert model.input_keys[0] == "image"
     assert model(image=torch.randn(2, 3, 32, 32))["pred"].shape == (2, 10)
     assert "visual_tokens" in tiny().input_keys and "dist" in tiny().input_keys
+
+
+def test_value_memory_starts_at_the_given_text_scale():
+    from iaa_lib.cdcm.model import CDCMNet
+
+    torch.manual_seed(0)
+    model = CDCMNet("smoke", value_init_std=0.125)
+    assert abs(float(model.memory.value.detach().std()) - 0.125) < 0.01  # 32 x 64 entries: std within ~2 %
+    assert abs(float(model.memory.key.detach().std()) - 0.5) < 0.04
+    assert model.model_config["value_init_std"] == 0.125
+
+
+def test_recall_works_when_text_dim_equals_dim():
+    from iaa_lib.cdcm.data import recall_similarity
+    from iaa_lib.cdcm.model import CDCMNet
+
+    model = CDCMNet("smoke", text_dim=64)
+    assert model.text_projection is None
+    sentences = [["a b", "c"], ["d"], ["e"]]
+    table = {s: torch.randn(64) for row in sentences for s in row}
+    cache = type("Cache", (), {"features": lambda self, texts: torch.stack([table[t] for t in texts])})()
+    frame = __import__("pandas").DataFrame({"image_id": ["x", "y", "z"]})
+    inputs = dict(frame=frame, tokens=torch.randn(3, 17, 1280), sentences=sentences, cache=cache)
+    bank, similarity = recall_similarity(model, inputs, ["x", "y"], ["z"])
+    assert bank == ["a b", "c", "d"] and similarity.shape == (1, 17, 3)
+    readout = model.eval()(visual_tokens=inputs["tokens"][2:])["memory_readout"]
+    expected = torch.nn.functional.cosine_similarity(readout[0, 0, None], torch.stack([table[b] for b in bank]))
+    assert torch.allclose(similarity[0, 0], expected, atol=1e-5)
+
+
+def test_min_sentences_filter_drops_short_comment_lists():
+    from iaa_lib.cdcm.data import with_min_sentences
+
+    comments = {"a": ["One. Two. Three."], "b": ["One."], "c": ["One. Two.", "Three. Four. Five."]}
+    splits = {"train": ["a", "b", "c"], "test": ["c"]}
+    assert with_min_sentences(splits, comments, 3) == {"train": ["a", "c"], "test": ["c"]}
+    assert with_min_sentences(splits, comments, 0) == splits
+    with pytest.raises(ValueError, match="empties"):
+        with_min_sentences({"train": ["b"]}, comments, 5)
+
+
+def test_clip_profile_uses_centre_crop_and_smoke_squashes():
+    from iaa_lib.cdcm.model import ENCODERS
+
+    assert ENCODERS["full"]["resize"] == "center_crop" and ENCODERS["smoke"]["resize"] == "squash"
+    assert ENCODERS["full"]["min_sentences"] == 5 and ENCODERS["smoke"]["min_sentences"] == 0

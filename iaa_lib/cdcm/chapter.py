@@ -67,12 +67,17 @@ class Chapter:
     synthetic: dict[str, Dataset]  # split -> dataset of the synthetic set
     real: dict[str, Dataset]  # split -> dataset of the real photos
 
-    def synthetic_model(self, name: str) -> tuple[nn.Module, dict]:
-        """(model, history) of SYNTHETIC_MODELS[name] trained on the synthetic set (or loaded)."""
+    def synthetic_model(self, name: str, seed: int | None = None, aux_weight: float = 1.0
+                        ) -> tuple[nn.Module, dict]:
+        """(model, history) of SYNTHETIC_MODELS[name] trained on the synthetic set (or loaded); seed None = the
+        settings' seed; aux_weight scales the memory and confidence losses against the EMD (fit_cdcm)."""
         modality, variant = SYNTHETIC_MODELS[name]
         s = self.settings
-        return fit_cdcm(self.synthetic, f"{self.run_dir}/synthetic/{name}", profile=s.profile, modality=modality,
-                        variant=variant, epochs=s.epochs, lr=s.lr, batch_size=s.batch_size, seed=s.seed)
+        seed = s.seed if seed is None else seed
+        run = name + ("" if seed == s.seed else f"-seed{seed}") + ("" if aux_weight == 1.0 else f"-aux{aux_weight:g}")
+        return fit_cdcm(self.synthetic, f"{self.run_dir}/synthetic/{run}", profile=s.profile, modality=modality,
+                        variant=variant, epochs=s.epochs, lr=s.lr, batch_size=s.batch_size, seed=seed,
+                        aux_weight=aux_weight)
 
     def sample_model(self) -> tuple[nn.Module, dict]:
         """(model, history) of CDCM-Net trained on the real photos (or loaded)."""

@@ -36,7 +36,7 @@ class FlatTokens(nn.Module):
 
 def visual_token_table(
     frame: pd.DataFrame, image_dir: str | os.PathLike | None, encoder_name: str, weights: str | None,
-    image_size: int, cache_dir: str | os.PathLike, batch_size: int = 32,
+    image_size: int, cache_dir: str | os.PathLike, batch_size: int = 32, resize: str = "squash",
 ) -> torch.Tensor:
     """Frozen-encoder tokens of every frame row: [n_images, N, C] float32, read from the disk cache when present."""
     from iaa_lib.data.transforms import eval_transform
@@ -44,12 +44,13 @@ def visual_token_table(
 
     tokens = create_image_tokens(encoder_name, weights)
     backbone = tokens.backbone
-    transform = eval_transform(image_size, backbone.mean, backbone.std)
+    transform = eval_transform(image_size, backbone.mean, backbone.std, resize=resize)
     with torch.no_grad():
         probe = tokens(torch.zeros(1, 3, image_size, image_size))
     n_tokens, width = probe.shape[1:]
     store = extract_features(
-        frame, image_dir, backbone_name=f"cdcm_tokens:{encoder_name}@{image_size}", weights=weights,
+        frame, image_dir, weights=weights,
+        backbone_name=f"cdcm_tokens:{encoder_name}@{image_size}" + ("" if resize == "squash" else f"-{resize}"),
         transform=transform, backbone=FlatTokens(tokens), cache_dir=cache_dir, batch_size=batch_size,
     )
     return store.rows(frame["image_id"].astype(str).tolist()).float().view(len(frame), n_tokens, width)
@@ -140,17 +141,34 @@ class ChapterData(NamedTuple):
     real_splits: dict[str, list[str]]
 
 
+def with_min_sentences(splits: Mapping[str, Sequence[str]], comments: Mapping[str, Sequence[str]],
+                       min_sentences: int) -> dict[str, list[str]]:
+    """Splits without the images that have fewer than min_sentences comment sentences (0: splits unchanged)."""
+    from iaa_lib.blocks.text import sentence_counts
+
+    if min_sentences <= 0:
+        return {name: list(ids) for name, ids in splits.items()}
+    kept = {}
+    for name, ids in splits.items():
+        counts = sentence_counts(ids, comments)
+        kept[name] = [i for i in ids if counts[str(i)] >= min_sentences]
+        if not kept[name]:
+            raise ValueError(f"no {name} image has >= {min_sentences} comment sentences: the filter empties the split")
+    return kept
+
+
 def chapter_data(profile: str = "smoke", n_synthetic: int = 600, seed: int = 0,
                  data_root: str | os.PathLike | None = None, run_dir: str = "runs/cdcm") -> ChapterData:
     """Cached inputs and leak-checked splits of the synthetic set and of the real photos (the embedded sample, or
     data_root laid out like data/ava_sample)."""
+    from iaa_lib.cdcm.model import ENCODERS
     from iaa_lib.data.sample import sample_splits
     from iaa_lib.data.splits import assert_disjoint, random_split
 
     synthetic = synthetic_inputs(n_synthetic, f"{run_dir}/synthetic", profile=profile, seed=seed)
     synthetic_splits = random_split(synthetic["frame"]["image_id"], ratios=SYNTHETIC_SPLIT_RATIOS, seed=seed)
     real = sample_inputs(f"{run_dir}/sample", profile=profile, data_dir=data_root)
-    real_splits = sample_splits(data_root)
+    real_splits = with_min_sentences(sample_splits(data_root), real["raw_comments"], ENCODERS[profile]["min_sentences"])
     assert_disjoint(synthetic_splits)
     assert_disjoint(real_splits)
     return ChapterData(synthetic, synthetic_splits, real, real_splits)
@@ -174,7 +192,8 @@ def frame_inputs(frame: pd.DataFrame, image_dir, comments: Mapping[str, list[str
     from iaa_lib.blocks.text import comment_feature_rows
 
     spec = ENCODERS[profile]
-    tokens = visual_token_table(frame, image_dir, spec["image"], spec["image_weights"], spec["image_size"], cache_dir)
+    tokens = visual_token_table(frame, image_dir, spec["image"], spec["image_weights"], spec["image_size"], cache_dir,
+                                resize=spec["resize"])
     cache = text_cache(profile, cache_dir)
     features, mask, sentences = comment_feature_rows(frame["image_id"].astype(str).tolist(), comments, cache,
                                                      spec["max_sentences"], variant)
@@ -195,13 +214,26 @@ def split_datasets(inputs: dict, splits: Mapping[str, Sequence[str]], blank_comm
     return out
 
 
+def text_feature_std(dataset: CDCMFeatureDataset, profile: str) -> float:
+    """Std of the real comment rows of `dataset` in the model's text space (after the fixed projection), 4 digits."""
+    from iaa_lib.cdcm.model import CDCMNet
+
+    rows, mask = CDCMNet(profile).text_rows(dataset.comment_features, dataset.comment_mask,
+                                            dataset.comment_features.shape[1])
+    if not mask.any():
+        raise ValueError("text_feature_std: the training images have no comment rows")
+    return round(float(rows[mask].std()), 4)
+
+
 def fit_cdcm(datasets: Mapping[str, Dataset], out_dir: str | os.PathLike, profile: str = "smoke",
              modality: str = "recalled", variant: str = "textbook", epochs: int = 8, lr: float = 1e-3,
-             batch_size: int = 32, seed: int = 0, device: str | None = None):
+             batch_size: int = 32, seed: int = 0, device: str | None = None, aux_weight: float = 1.0):
     """Train (or load the finished run in out_dir) a CDCM-Net model on datasets["train"], selecting on "val".
 
     Project design (no training code was released): Adam, no weight decay, cosine decay, EMD1 main loss plus
-    aux_loss = L_rec + L_add + sum_m L_conf,m (weights 1), best epoch by validation SRCC. Returns (model, history)."""
+    aux_loss = aux_weight (L_rec + L_add + sum_m L_conf,m) (aux_weight 1 by default), best epoch by validation
+    SRCC; the value memory starts at the std of the training text features (text_feature_std). Returns
+    (model, history)."""
     from torch.utils.data import DataLoader
 
     from iaa_lib.cdcm.model import CDCMNet, cdcm_main_loss
@@ -209,8 +241,10 @@ def fit_cdcm(datasets: Mapping[str, Dataset], out_dir: str | os.PathLike, profil
     from iaa_lib.seed import seed_everything
     from iaa_lib.training.engine import FitConfig, fit_or_load
 
+    value_std = text_feature_std(datasets["train"], profile) if modality == "recalled" else None
     seed_everything(seed)
-    model = CDCMNet(profile, variant=variant, modality=modality)
+    model = CDCMNet(profile, variant=variant, modality=modality, w_rec=aux_weight, w_add=aux_weight,
+                    w_conf=aux_weight, value_init_std=value_std)
     generator = torch.Generator().manual_seed(seed)
     train = DataLoader(datasets["train"], batch_size=batch_size, shuffle=True, drop_last=True, generator=generator)
     val = DataLoader(datasets["val"], batch_size=256)
@@ -231,7 +265,7 @@ def recall_similarity(model: nn.Module, inputs: dict, train_ids: Sequence[str],
         raise ValueError("the training images have no comment sentences: nothing to recall from")
     model.eval()
     readout = model(visual_tokens=inputs["tokens"][subset_rows(image_ids, ids)])["memory_readout"]
-    bank_features = inputs["cache"].features(bank).to(readout) @ model.text_projection
+    bank_features = model.project_text(inputs["cache"].features(bank).to(readout))
     similarity = torch.nn.functional.normalize(readout, dim=-1) @ torch.nn.functional.normalize(bank_features, dim=-1).T
     return bank, similarity
 

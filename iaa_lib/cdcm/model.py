@@ -39,24 +39,26 @@ SUM_NORM_EPS = 1e-8
 CONFIGS: dict[str, dict[str, Any]] = {
     # The paper's model: frozen CLIP ViT-B/32 tokens (50 x 512) and CLIP text features (512).
     "full": dict(
-        dim=512, visual_dim=512, text_dim=512, n_slot=512, radius=16.0, memory_init_std=0.5,
+        dim=512, visual_dim=512, text_dim=512, n_slot=512, radius=16.0, memory_init_std=0.5, value_init_std=None,
         heads=16, mlp_dim=1024, image_depth=3, text_depth=3, fusion_depth=6,
         dropout=0.5, memory_dropout=0.5, n_bins=10,
     ),
     # CPU profile: EfficientNet-Lite0 feature-map tokens (1280-d) and MiniLM sentence features (384-d).
     "smoke": dict(
-        dim=64, visual_dim=1280, text_dim=384, n_slot=32, radius=16.0, memory_init_std=0.5,
+        dim=64, visual_dim=1280, text_dim=384, n_slot=32, radius=16.0, memory_init_std=0.5, value_init_std=None,
         heads=4, mlp_dim=128, image_depth=1, text_depth=1, fusion_depth=2,
         dropout=0.1, memory_dropout=0.1, n_bins=10,
     ),
 }
 
 # Which frozen encoders produce the inputs of each profile (used by the data side, iaa_lib.blocks.text / notebooks).
+# resize: CLIP's own preprocessing (shorter side to 224, centre crop) in full; the smoke CNN squashes.
+# min_sentences: images with fewer comment sentences leave the real set (the released AVA filter; 0 = no filter).
 ENCODERS: dict[str, dict[str, Any]] = {
     "full": dict(image="open_clip:ViT-B-32", image_weights="openai", text="open_clip:ViT-B-32",
-                 text_weights="openai", image_size=224, max_sentences=50, min_sentences=5),
+                 text_weights="openai", image_size=224, resize="center_crop", max_sentences=50, min_sentences=5),
     "smoke": dict(image="timm:tf_efficientnet_lite0", image_weights="imagenet", text="minilm",
-                  text_weights=None, image_size=128, max_sentences=17, min_sentences=1),
+                  text_weights=None, image_size=128, resize="squash", max_sentences=17, min_sentences=0),
 }
 
 
@@ -119,11 +121,12 @@ class KeyValueMemory(nn.Module):
     gives t_check = beta V and the losses L_rec = mean ||t_check - sg(t)||^2, L_add = KL(sg(beta) || alpha)."""
 
     def __init__(self, n_slot: int = 512, dim: int = 512, radius: float = 16.0, dropout: float = 0.5,
-                 init_std: float = 0.5) -> None:
+                 init_std: float = 0.5, value_init_std: float | None = None) -> None:
         super().__init__()
         self.radius = float(radius)
         self.key = nn.Parameter(torch.randn(n_slot, dim) * init_std)
-        self.value = nn.Parameter(torch.randn(n_slot, dim) * init_std)
+        # V reconstructs text features, so it starts at their scale (value_init_std; None: init_std).
+        self.value = nn.Parameter(torch.randn(n_slot, dim) * (init_std if value_init_std is None else value_init_std))
         self.query_proj = nn.Linear(dim, dim)
         self.text_query_proj = nn.Linear(dim, dim)
         self.dropout = nn.Dropout(dropout)
@@ -232,6 +235,8 @@ class CDCMNet(nn.Module):
     Inputs: visual_tokens [B,N,visual_dim] (or image [B,3,H,W] when a token_encoder is attached),
     comment_features [B,T,text_dim] and comment_mask [B,T] (True = real sentence), dist [B,10] (training only).
     token_encoder: an optional frozen ImageTokens module (stored as `frozen_encoder`) so the model takes images.
+    value_init_std: the std of the value memory's initial entries (None: memory_init_std); fit_cdcm sets it to
+    the std of the projected training text features, the scale V must reconstruct (smoke MiniLM: about 0.13).
     Loss weights w_rec, w_add, w_conf scale L_rec, L_add, sum_m L_conf,m inside aux_loss (all 1 by default).
     """
 
@@ -275,7 +280,7 @@ class CDCMNet(nn.Module):
         else:
             if modality == "recalled":
                 self.memory = KeyValueMemory(cfg["n_slot"], dim, cfg["radius"], cfg["memory_dropout"],
-                                             cfg["memory_init_std"])
+                                             cfg["memory_init_std"], cfg["value_init_std"])
             self.image_encoder = TokenEncoder(cfg["image_depth"], dim, heads, mlp, drop)
             self.text_encoder = TokenEncoder(cfg["text_depth"], dim, heads, mlp, drop)
             self.modality_classifier = nn.ModuleDict({m: _xavier_linear(dim, n_bins) for m in ("image", "text")})
@@ -322,14 +327,18 @@ class CDCMNet(nn.Module):
         if dist is not None and tuple(dist.shape) != (visual.shape[0], self.cfg["n_bins"]):
             raise ValueError(f"CDCMNet: dist must be [B, {self.cfg['n_bins']}], got {tuple(dist.shape)}")
 
+    def project_text(self, features: torch.Tensor) -> torch.Tensor:
+        """Text features [..., text_dim] -> the model's text space [..., D] (the fixed map, or as is when text_dim == D)."""
+        if self.text_projection is None:
+            return features
+        return features @ self.text_projection.to(features.dtype)
+
     def text_rows(self, comments: torch.Tensor, mask: torch.Tensor | None, n_rows: int
                   ) -> tuple[torch.Tensor, torch.Tensor]:
         """Comment rows projected to D and zero-padded / truncated to the N visual tokens, with their mask [B, N]."""
         if mask is None:
             mask = torch.ones(comments.shape[:2], dtype=torch.bool, device=comments.device)
-        comments = comments * mask.unsqueeze(-1).to(comments.dtype)
-        if self.text_projection is not None:
-            comments = comments @ self.text_projection.to(comments.dtype)
+        comments = self.project_text(comments * mask.unsqueeze(-1).to(comments.dtype))
         rows = comments.shape[1]
         if rows >= n_rows:
             return comments[:, :n_rows], mask[:, :n_rows].bool()

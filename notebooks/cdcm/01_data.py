@@ -23,9 +23,10 @@
 #
 # **Known deviations.** `smoke` uses EfficientNet-Lite0 feature-map tokens (global mean + 4×4 cells = 17
 # tokens of 1280-d at 128 px) and MiniLM sentence features (384-d) instead of CLIP ViT-B/32 (50 tokens × 512)
-# and CLIP's text tower; `profile="full"` switches to CLIP. The AVA ≥ 5-sentence filter is applied only in
-# `full` (the book's data have fewer sentences). CLIP's text tokenizer truncates at 77 tokens where the
-# released script drops such images.
+# and CLIP's text tower; `profile="full"` switches to CLIP, with CLIP's own preprocessing (shorter side to 224,
+# centre crop; smoke squashes to 128 px). The AVA ≥ 5-sentence filter is applied only in `full`, to the real
+# photos' splits (`chapter_data` → `with_min_sentences`; the embedded sample has fewer sentences). CLIP's text
+# tokenizer truncates at 77 tokens where the released script drops such images.
 
 # %% tags=["parameters"]
 profile = "smoke"
