@@ -57,7 +57,7 @@ with torch.no_grad():
 # ## Which slots an image addresses
 # α for the 17 tokens of one test image over the memory slots (rows sum to 1), and the slot usage over the test set.
 
-# %%
+# %% tags=["figure:cdcm_slot_usage"]
 address = out["address"]
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.2))
 im = axes[0].imshow(address[0].numpy(), aspect="auto", cmap="viridis")
