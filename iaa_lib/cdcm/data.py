@@ -190,11 +190,12 @@ def split_datasets(inputs: dict, splits: Mapping[str, Sequence[str]], blank_comm
 
 def fit_cdcm(datasets: Mapping[str, Dataset], out_dir: str | os.PathLike, profile: str = "smoke",
              modality: str = "recalled", variant: str = "textbook", epochs: int = 8, lr: float = 1e-3,
-             batch_size: int = 32, seed: int = 0, device: str | None = None):
+             batch_size: int = 32, seed: int = 0, device: str | None = None, model: nn.Module | None = None):
     """Train (or load the finished run in out_dir) a CDCM-Net model on datasets["train"], selecting on "val".
 
     Project design (no training code was released): Adam, no weight decay, cosine decay, EMD1 main loss plus
-    aux_loss = L_rec + L_add + sum_m L_conf,m (weights 1), best epoch by validation SRCC. Returns (model, history)."""
+    aux_loss = L_rec + L_add + sum_m L_conf,m (weights 1), best epoch by validation SRCC. `model` replaces the
+    CDCMNet(profile, variant, modality) built here (e.g. the text branch alone). Returns (model, history)."""
     from torch.utils.data import DataLoader
 
     from iaa_lib.cdcm.model import CDCMNet, cdcm_main_loss
@@ -203,7 +204,8 @@ def fit_cdcm(datasets: Mapping[str, Dataset], out_dir: str | os.PathLike, profil
     from iaa_lib.training.engine import FitConfig, fit_or_load
 
     seed_everything(seed)
-    model = CDCMNet(profile, variant=variant, modality=modality)
+    if model is None:
+        model = CDCMNet(profile, variant=variant, modality=modality)
     generator = torch.Generator().manual_seed(seed)
     train = DataLoader(datasets["train"], batch_size=batch_size, shuffle=True, drop_last=True, generator=generator)
     val = DataLoader(datasets["val"], batch_size=256)
