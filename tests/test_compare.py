@@ -164,7 +164,8 @@ def test_nearest_training_sentences_picks_the_closest_by_cosine():
     from iaa_lib.cdcm.data import nearest_training_sentences
 
     class Readout(torch.nn.Module):
-        text_projection = torch.eye(2)
+        def project_text(self, features):
+            return features  # text_dim == model width: no projection
 
         def forward(self, visual_tokens):
             return {"memory_readout": visual_tokens}

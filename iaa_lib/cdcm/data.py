@@ -227,13 +227,14 @@ def text_feature_std(dataset: CDCMFeatureDataset, profile: str) -> float:
 
 def fit_cdcm(datasets: Mapping[str, Dataset], out_dir: str | os.PathLike, profile: str = "smoke",
              modality: str = "recalled", variant: str = "textbook", epochs: int = 8, lr: float = 1e-3,
-             batch_size: int = 32, seed: int = 0, device: str | None = None, aux_weight: float = 1.0):
+             batch_size: int = 32, seed: int = 0, device: str | None = None, aux_weight: float = 1.0,
+             model: nn.Module | None = None):
     """Train (or load the finished run in out_dir) a CDCM-Net model on datasets["train"], selecting on "val".
 
     Project design (no training code was released): Adam, no weight decay, cosine decay, EMD1 main loss plus
     aux_loss = aux_weight (L_rec + L_add + sum_m L_conf,m) (aux_weight 1 by default), best epoch by validation
-    SRCC; the value memory starts at the std of the training text features (text_feature_std). Returns
-    (model, history)."""
+    SRCC; the value memory starts at the std of the training text features (text_feature_std). `model` replaces
+    the CDCMNet(profile, variant, modality) built here (e.g. the text branch alone). Returns (model, history)."""
     from torch.utils.data import DataLoader
 
     from iaa_lib.cdcm.model import CDCMNet, cdcm_main_loss
@@ -241,10 +242,11 @@ def fit_cdcm(datasets: Mapping[str, Dataset], out_dir: str | os.PathLike, profil
     from iaa_lib.seed import seed_everything
     from iaa_lib.training.engine import FitConfig, fit_or_load
 
-    value_std = text_feature_std(datasets["train"], profile) if modality == "recalled" else None
     seed_everything(seed)
-    model = CDCMNet(profile, variant=variant, modality=modality, w_rec=aux_weight, w_add=aux_weight,
-                    w_conf=aux_weight, value_init_std=value_std)
+    if model is None:
+        value_std = text_feature_std(datasets["train"], profile) if modality == "recalled" else None
+        model = CDCMNet(profile, variant=variant, modality=modality, w_rec=aux_weight, w_add=aux_weight,
+                        w_conf=aux_weight, value_init_std=value_std)
     generator = torch.Generator().manual_seed(seed)
     train = DataLoader(datasets["train"], batch_size=batch_size, shuffle=True, drop_last=True, generator=generator)
     val = DataLoader(datasets["val"], batch_size=256)

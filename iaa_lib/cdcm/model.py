@@ -345,6 +345,18 @@ class CDCMNet(nn.Module):
         pad = n_rows - rows
         return F.pad(comments, (0, 0, 0, pad)), F.pad(mask.bool(), (0, pad), value=False)
 
+    def text_padding(self, text_mask: torch.Tensor) -> torch.Tensor | None:
+        """Key-padding mask [B, T] of real comment rows (True = padding) in the textbook variant, None as published.
+        An image without any comment keeps its zero rows unmasked so attention never sees an all-masked row."""
+        if self.variant != "textbook":
+            return None
+        return ~text_mask & text_mask.any(dim=1, keepdim=True)
+
+    def modality_confidence_of(self, modality: str, summary: torch.Tensor) -> torch.Tensor:
+        """Confidence c_m [B] of a modality's summary token [B, D]: softplus (textbook) or ReLU (as published)."""
+        activation = F.relu if self.variant == "as_published" else F.softplus
+        return activation(self.modality_confidence[modality](summary)).squeeze(-1)
+
     def forward(self, visual_tokens: torch.Tensor | None = None, image: torch.Tensor | None = None,
                 comment_features: torch.Tensor | None = None, comment_mask: torch.Tensor | None = None,
                 dist: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
@@ -389,17 +401,12 @@ class CDCMNet(nn.Module):
             if text is None:
                 raise ValueError("CDCMNet(modality='real') needs comment_features (and comment_mask) at train and test time")
             second = text
-            # A key-padding mask in the textbook variant; an image without any comment keeps its zero rows
-            # unmasked so attention never sees an all-masked row.
-            second_padding = None
-            if self.variant == "textbook":
-                second_padding = ~text_mask & text_mask.any(dim=1, keepdim=True)
+            second_padding = self.text_padding(text_mask)
 
         h_image = self.image_encoder(visual)[:, 0]
         h_text = self.text_encoder(second, second_padding)[:, 0]
-        activation = F.relu if self.variant == "as_published" else F.softplus
-        confidence = torch.stack([activation(self.modality_confidence["image"](h_image)).squeeze(-1),
-                                  activation(self.modality_confidence["text"](h_text)).squeeze(-1)], dim=-1)
+        confidence = torch.stack([self.modality_confidence_of("image", h_image),
+                                  self.modality_confidence_of("text", h_text)], dim=-1)
         modality_pred = torch.stack([self._distribution(self.modality_classifier["image"](h_image)),
                                      self._distribution(self.modality_classifier["text"](h_text))], dim=1)
         fused_input = torch.cat([confidence[:, 0, None, None].to(visual.dtype) * visual,
