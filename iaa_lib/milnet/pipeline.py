@@ -17,7 +17,7 @@
     image scaled to [0, 1] without ImageNet normalisation, as the official script does
     (``as_published_retrieval_transform``).
 
-``MILNetRecipe`` (training settings; ``MILNetRecipe.paper()`` = the official schedule) and
+``MILNetRecipe`` (training settings; the chapter's smoke and full recipes: ``iaa_lib.milnet.chapter``) and
 ``train_milnet(data, recipe, run_dir, name) -> TrainedMILNet`` (model, history, loss, loaders, out_dir):
 builds the datasets (``recipe.num_references``, ``recipe.reference_mode``), the model
 (``in_dim = data.node_store.dim``), the loss (``"adaemd"``: ``TracedAdaEMDLoss(recipe.inner)``; ``"emd"``:
@@ -103,16 +103,6 @@ class MILNetRecipe:
     step_epochs: int = 3
     gamma: float = 0.1
     seed: int = 0
-
-    @classmethod
-    def paper(cls, **overrides) -> MILNetRecipe:
-        """Official settings: full head, Adam 3e-4, batch 128, 10 epochs, lr ÷10 after epochs 3, 6, 9.
-
-        The official code re-creates Adam at each decay (resetting its moments); the book keeps the Adam
-        state (StepLR-like), the textbook variant of the spec's section 7.
-        """
-        settings = dict(config="full", epochs=10, batch_size=128, lr=3e-4, schedule="step", step_epochs=3, gamma=0.1)
-        return cls(**{**settings, **overrides})
 
     def slug(self) -> str:
         """Short, readable, unique folder name of the recipe."""

@@ -8,8 +8,10 @@ import torch
 from torch import Tensor, nn
 
 from iaa_lib.blocks.retrieval import prepare_reference_graph_data
+from iaa_lib.milnet.chapter import PROFILES
 from iaa_lib.milnet.model import NODE_FEATURES, RETRIEVAL_FEATURES
-from iaa_lib.milnet.pipeline import MILNetRecipe, train_milnet
+from iaa_lib.milnet.pipeline import train_milnet
+from iaa_lib.profiles import PROFILE_NAMES
 from iaa_lib.spec import BenchSpec, PaperSpec
 from iaa_lib.training import evaluate
 
@@ -48,9 +50,9 @@ SPEC = PaperSpec(
         "MILNet (RsGCN head)", "node features 5×6144 (frozen extractor, precomputed)",
         "graph head only: the MLSP feature extractor is frozen and its features are cached",
         build, example_inputs),
-    compare_settings={  # node features at image_size px (None: the backbone's own input size)
-        "smoke": dict(recipe=MILNetRecipe(epochs=20), image_size=96),
-        "full": dict(recipe=MILNetRecipe.paper(), image_size=None),
+    compare_settings={  # the chapter's recipe, node features at its image_size px (None: the backbone's own)
+        name: dict(recipe=PROFILES.get(name).recipe(), image_size=PROFILES.get(name).image_size)
+        for name in PROFILE_NAMES
     },
     compare=compare,
 )

@@ -15,20 +15,20 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from iaa_lib.data.baid import load_baid
+from iaa_lib.data.labelled_sets import labelled_set
 from iaa_lib.data.sample import sample_splits
-from iaa_lib.data.splits import random_split
 from iaa_lib.ssmr.stylize import make_stylized, split_by_content
-from iaa_lib.data.synthetic import make_synthetic
 from iaa_lib.data.transforms import eval_transform
 from iaa_lib.blocks.backbones import create_backbone
 from iaa_lib.ssmr.model import SSMR, SSMRLoss
-from iaa_lib.files import atomic_pickle, read_pickle_cache
 from iaa_lib.paths import resolve
 from iaa_lib.blocks.retrieval import SearchResult, extract_features, random_references
 from iaa_lib.ssmr.srig import (
     ReferenceSetup, SSMRGraphDataset, build_reference_setup, extract_semantic_and_style, extract_style,
 )
 from iaa_lib.training import FitConfig, fit_or_load
+
+SYNTHETIC_RATIOS = (0.7, 0.15, 0.15)  # train / val / test of the synthetic set
 
 
 def prepare_references(
@@ -62,24 +62,6 @@ def prepare_references(
     return build_reference_setup(frame, splits, semantic, style)
 
 
-def load_or_make_synthetic(n: int, out_dir: str | os.PathLike, image_size: int = 96, seed: int = 0) -> pd.DataFrame:
-    """make_synthetic(n, out_dir, image_size, seed), written once: later calls reload the frame, so the image
-    files (and hence the feature-cache keys and checkpoints that depend on them) stay the same."""
-    folder = resolve(out_dir)
-    frame_path = folder / f"labels_n{n}_s{image_size}_seed{seed}.pkl"
-    frame = read_pickle_cache(frame_path)
-    if frame is not None and all(os.path.isfile(p) for p in frame["path"]):
-        return frame
-    frame = make_synthetic(n, folder, image_size=image_size, seed=seed)
-    atomic_pickle(frame, frame_path)
-    return frame
-
-
-def synthetic_splits(frame: pd.DataFrame, seed: int = 0) -> dict[str, list[str]]:
-    """70 / 15 / 15 % random split of a synthetic set."""
-    return random_split(frame["image_id"], (0.7, 0.15, 0.15), seed=seed)
-
-
 def art_set(data_root: str | os.PathLike | None, run_dir: str | os.PathLike = "runs/ssmr",
             stylized_side: int = 160) -> tuple[pd.DataFrame, dict[str, list[str]]]:
     """(label frame, splits) of the chapter's art data: BAID's official train/val/test with images in data_root,
@@ -111,9 +93,10 @@ class FeatureSource:
 
 def synthetic_setup(features: FeatureSource, n_synthetic: int, synthetic_size: int,
                     run_dir: str | os.PathLike = "runs/ssmr", seed: int = 0) -> ReferenceSetup:
-    """References of the chapter's synthetic set (70/15/15, features at its own synthetic_size px)."""
-    synthetic = load_or_make_synthetic(n_synthetic, f"{run_dir}/synthetic_{synthetic_size}", synthetic_size, seed)
-    return features.setup(synthetic, synthetic_splits(synthetic, seed), synthetic_size, f"{run_dir}/features")
+    """References of the book's cached synthetic set (labelled_set), split 70/15/15, features at synthetic_size px."""
+    frame, _, splits = labelled_set("synthetic", run_dir=run_dir, n_synthetic=n_synthetic,
+                                    synthetic_size=synthetic_size, seed=seed, synthetic_ratios=SYNTHETIC_RATIOS)
+    return features.setup(frame, splits, synthetic_size, f"{run_dir}/features")
 
 
 def art_setup(features: FeatureSource, image_size: int, data_root: str | os.PathLike | None = None,
@@ -187,6 +170,7 @@ def train_ssmr(
     datasets = graph_datasets(setup, references, num_references, alpha)
     train_scores = setup.frame.set_index("image_id").loc[setup.splits["train"], "mos"]
     score_range = {} if variant == "as_published" else dict(min_score=float(train_scores.min()), max_score=float(train_scores.max()))
+    torch.manual_seed(seed)  # the head's initial weights follow the seed, whatever ran before in this process
     model = SSMR(config, variant=variant, in_dim=setup.semantic.dim, nodes=num_references + 1,
                  hidden=hidden, layers=layers, **score_range)
     loss = SSMRLoss(model.min_score, model.max_score)

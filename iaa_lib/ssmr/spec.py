@@ -7,7 +7,9 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
+from iaa_lib.profiles import PROFILE_NAMES
 from iaa_lib.spec import BenchSpec, PaperSpec
+from iaa_lib.ssmr.chapter import PROFILES, SSMRSettings
 from iaa_lib.training import evaluate
 
 
@@ -26,13 +28,13 @@ def example_inputs(model: nn.Module, batch: int, device: torch.device) -> dict[s
 
 
 def compare(data, s: dict, out_dir: Path, seed: int):
-    """Train SSMR's graph head with the chapter's recipe on the protocol's split (SRIG references cached)."""
-    from iaa_lib.ssmr.pipeline import FeatureSource, train_ssmr
+    """Train SSMR's graph head with the chapter's settings on the protocol's split (SRIG references cached)."""
+    from iaa_lib.ssmr.pipeline import train_ssmr
 
-    features = FeatureSource(s["backbone"], s["weights"], s["style_backbone"], s["weights"])
-    setup = features.setup(data.frame, data.splits, s["image_size"], out_dir.parent / "features")
-    run = train_ssmr(setup, out_dir, config=s["config"], epochs=s["epochs"], lr=s["lr"], batch_size=s["batch_size"],
-                     schedule="step", step_epochs=s["step_epochs"], seed=seed)
+    chapter: SSMRSettings = s["settings"]
+    setup = chapter.features().setup(data.frame, data.splits, s["image_size"], out_dir.parent / "features")
+    run = train_ssmr(setup, out_dir, alpha=chapter.alpha, num_references=chapter.num_references,
+                     **{**chapter.training(), "seed": seed})
     _, predictions = evaluate(run.model, DataLoader(run.datasets["test"], batch_size=256), return_predictions=True)
     return run.model, run.history, predictions, {"references": run.references["test"].as_dict()}
 
@@ -45,12 +47,8 @@ SPEC = PaperSpec(
         "SSMR (MRGR head)", "node features 5×1024 + prior 5×5 (frozen Swin-V2, precomputed)",
         "graph head only (textbook variant, edge prior added): the Swin-V2 extractor is frozen, features cached",
         build, example_inputs),
-    compare_settings={
-        "smoke": dict(config="smoke", backbone="timm:tf_efficientnet_lite0", weights="imagenet", style_backbone="",
-                      image_size=96, epochs=15, batch_size=32, lr=1e-3, step_epochs=10),
-        "full": dict(config="full", backbone="timm:swinv2_base_window8_256", weights="imagenet",
-                     style_backbone="timm:tf_efficientnet_lite0", image_size=256, epochs=20, batch_size=128,
-                     lr=3e-5, step_epochs=3),
+    compare_settings={  # the chapter's settings, features at its synthetic images' size
+        name: dict(settings=PROFILES.get(name), image_size=PROFILES.get(name).synthetic_size) for name in PROFILE_NAMES
     },
     compare=compare,
 )

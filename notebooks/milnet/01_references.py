@@ -28,61 +28,41 @@
 
 # %% tags=["parameters"]
 profile = "smoke"
-config = "smoke"
-n_synthetic = 300
-synthetic_size = 96
-image_size = 96
-real_image_size = 160
-k = 4
-metric = "l2"
-n_show = 4
-real_dataset = "ava_sample"
-data_root = ""
-test_list = ""
 seed = 0
 run_dir = "runs/milnet"
 metrics_file = "runs/milnet/01_references.json"
+data_root = ""
+num_references = 4
+metric = "l2"
+n_show = 4
 
 # %%
-if profile == "full":
-    config, image_size, real_image_size = "full", None, None  # each backbone's native input size
-    real_dataset = "ava"  # full AVA: labels from data/labels, test = the ILGnet list, val = 5 % of the rest
-    data_root, test_list = data_root or "/data/ava/images", test_list or "/data/ava/ILG_test.txt"
+from iaa_lib.milnet.chapter import PROFILES, load_chapter
+
+settings = PROFILES.resolve(profile, globals())  # the profile's settings; parameters set above win
+chapter = load_chapter(settings)
 
 # %%
-import time
-
-import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
-import torch
 
-from iaa_lib.metrics import srcc
 from iaa_lib.milnet.model import NODE_FEATURES, RETRIEVAL_FEATURES
-from iaa_lib.milnet.pipeline import milnet_graph_data
-from iaa_lib.milnet.figures import show_references
-from iaa_lib.blocks.retrieval import (
-    ReferenceLeakError,
-    assert_references_train_only,
-    build_index,
-    random_references,
-)
 
-torch.set_num_threads(1 if profile == "smoke" else torch.get_num_threads())
-pd.DataFrame({"node features": NODE_FEATURES[config], "retrieval features": RETRIEVAL_FEATURES[config]},
-             index=["backbone", "weights"])
+k, metric = settings.num_references, settings.metric
+pd.DataFrame({"node features": NODE_FEATURES[settings.config],
+              "retrieval features": RETRIEVAL_FEATURES[settings.config]}, index=["backbone", "weights"])
 
 # %% [markdown]
 # ## Features once, references from the training split
 #
-# `milnet_graph_data` extracts (or loads from the cache) the features of every image, builds the index on
+# `chapter.synthetic` (`milnet_graph_data`) extracts (or loads from the cache) the features of every image, builds the index on
 # the training split and searches it for every image of every split. The synthetic set has a known
 # score, a function of sharpness, contrast, colourfulness and subject placement.
 
 # %%
+import time
+
 start = time.perf_counter()
-syn = milnet_graph_data("synthetic", config, image_size=image_size, k=k, metric=metric, run_dir=run_dir,
-                        n_synthetic=n_synthetic, synthetic_size=synthetic_size, seed=seed)
+syn = chapter.synthetic
 syn_seconds = time.perf_counter() - start
 print(f"synthetic: {len(syn.frame)} images, features {tuple(syn.node_store.features.shape)} "
       f"(cache {syn.node_store.path.name[:12]}…), {syn_seconds:.1f} s")
@@ -96,6 +76,10 @@ print(f"synthetic: {len(syn.frame)} images, features {tuple(syn.node_store.featu
 # and checks that every reference of every split is a training image other than the query.
 
 # %%
+import torch
+
+from iaa_lib.blocks.retrieval import ReferenceLeakError, assert_references_train_only, build_index
+
 train_ids, test_ids = syn.splits["train"], syn.splits["test"]
 train_features = syn.retrieval_store.rows(train_ids)
 small_blocks = build_index(train_features, train_ids, metric=metric, query_chunk=7, reference_chunk=33)
@@ -122,6 +106,11 @@ except ReferenceLeakError as error:
 # L2 distance. Retrieval uses features only; the labels are shown here, never given to the model.
 
 # %%
+import matplotlib.pyplot as plt
+import numpy as np
+
+from iaa_lib.milnet.figures import show_references
+
 rng = np.random.default_rng(seed)
 shown = list(rng.choice(test_ids, size=min(n_show, len(test_ids)), replace=False))
 show_references(syn, shown, split="test")
@@ -132,6 +121,10 @@ plt.show()
 # 4 references, against the same statistic for 4 random training images.
 
 # %%
+from iaa_lib.blocks.retrieval import random_references
+from iaa_lib.metrics import srcc
+
+
 def neighbour_agreement(data, split="test", references=None):
     """SRCC between query MOS and the mean MOS of its references."""
     mos = dict(zip(data.frame["image_id"].astype(str), data.frame["mos"], strict=True))
@@ -156,9 +149,7 @@ agreement_table
 # the 4 references change, and does the neighbours' score agreement move?
 
 # %%
-syn_published = milnet_graph_data("synthetic", config, image_size=image_size, k=k, metric=metric, run_dir=run_dir,
-                                  n_synthetic=n_synthetic, synthetic_size=synthetic_size, seed=seed,
-                                  retrieval_input="as_published")
+syn_published = chapter.graph_data("synthetic", retrieval_input="as_published")
 default_refs, published_refs = syn.references["test"].as_dict(), syn_published.references["test"].as_dict()
 overlap = np.mean([len(set(default_refs[q]) & set(published_refs[q])) / k for q in test_ids])
 input_table = pd.DataFrame({
@@ -175,12 +166,11 @@ input_table
 
 # %%
 start = time.perf_counter()
-real = milnet_graph_data(real_dataset, config, image_size=real_image_size, k=k, metric=metric, run_dir=run_dir,
-                         data_root=data_root or None, test_list=test_list or None, seed=seed)
+real = chapter.real
 real_seconds = time.perf_counter() - start
 for result in real.references.values():
     assert_references_train_only(result, real.splits["train"], held_out_ids=real.splits["val"] + real.splits["test"])
-print(f"{real_dataset}: features {tuple(real.node_store.features.shape)}, {real_seconds:.1f} s")
+print(f"{settings.real_dataset}: features {tuple(real.node_store.features.shape)}, {real_seconds:.1f} s")
 show_references(real, real.splits["test"][:n_show], split="test")
 plt.show()
 
@@ -188,7 +178,7 @@ plt.show()
 real_random = random_references(real.splits["test"], real.splits["train"], k, seed=seed)
 real_agreement = neighbour_agreement(real)
 real_random_agreement = neighbour_agreement(real, references=real_random)
-print(f"{real_dataset} test ({len(real.splits['test'])} queries): SRCC(query MOS, mean reference MOS) "
+print(f"{settings.real_dataset} test ({len(real.splits['test'])} queries): SRCC(query MOS, mean reference MOS) "
       f"retrieved {real_agreement:.3f}, random {real_random_agreement:.3f}")
 
 # %%

@@ -31,46 +31,18 @@
 
 # %% tags=["parameters"]
 profile = "smoke"
-config = "smoke"
-epochs = 20
-batch_size = 32
-lr = 0.001
-schedule = "cosine"
-num_references = 4
-inner = "true_emd"
-n_synthetic = 300
-synthetic_size = 96
-image_size = 96
-real_image_size = 160
-real_dataset = "ava_sample"
-data_root = ""
-test_list = ""
 seed = 0
 run_dir = "runs/milnet"
 metrics_file = "runs/milnet/02_train.json"
+epochs = 20
+lr = 0.001
+inner = "true_emd"
 
 # %%
-if profile == "full":
-    config, epochs, batch_size, lr, schedule = "full", 10, 128, 3e-4, "step"  # ÷10 after epochs 3, 6, 9
-    image_size, real_image_size = None, None
-    real_dataset = "ava"  # full AVA: labels from data/labels, test = the ILGnet list, val = 5 % of the rest
-    data_root, test_list = data_root or "/data/ava/images", test_list or "/data/ava/ILG_test.txt"
+from iaa_lib.milnet.chapter import PROFILES, load_chapter
 
-# %%
-import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
-import torch
-
-from iaa_lib.losses import emd_loss, milnet_distance
-from iaa_lib.metrics import bootstrap_ci, srcc
-from iaa_lib.milnet.model import OFFICIAL_PARAMETERS, UNUSED_GCN_FC_PARAMETERS, MILNet, adaemd_gradient_ratio
-from iaa_lib.milnet.pipeline import MILNetRecipe, milnet_graph_data, train_milnet
-from iaa_lib.milnet.figures import plot_adaemd_trace
-from iaa_lib.training import evaluate
-from iaa_lib.viz import learning_curves, scatter_pred_true
-
-torch.set_num_threads(1 if profile == "smoke" else torch.get_num_threads())
+settings = PROFILES.resolve(profile, globals())  # the profile's settings; parameters set above win
+chapter = load_chapter(settings)
 
 # %% [markdown]
 # ## The head, and the paper's parameter count
@@ -79,6 +51,11 @@ torch.set_num_threads(1 if profile == "smoke" else torch.get_num_threads())
 # unused readout layer (`gcn_fc`, 25,610 parameters) that the official model defines but never calls.
 
 # %%
+import pandas as pd
+import torch
+
+from iaa_lib.milnet.model import OFFICIAL_PARAMETERS, UNUSED_GCN_FC_PARAMETERS, MILNet
+
 with torch.device("meta"):
     paper_head = MILNet("full")
 n_paper = sum(p.numel() for p in paper_head.parameters())
@@ -93,11 +70,11 @@ pd.DataFrame({
 # `fit_or_load` trains once; notebooks 3 and 4 reload the same checkpoint.
 
 # %%
-recipe = MILNetRecipe(config=config, num_references=num_references, inner=inner, epochs=epochs,
-                      batch_size=batch_size, lr=lr, schedule=schedule, seed=seed)
-syn = milnet_graph_data("synthetic", config, image_size=image_size, run_dir=run_dir, n_synthetic=n_synthetic,
-                        synthetic_size=synthetic_size, seed=seed)
-trained = train_milnet(syn, recipe, run_dir, "synthetic")
+import matplotlib.pyplot as plt
+
+from iaa_lib.viz import learning_curves
+
+recipe, syn, trained = chapter.recipe, chapter.synthetic, chapter.train("synthetic")
 n_params = sum(p.numel() for p in trained.model.parameters())
 print(f"{recipe.slug()}: {n_params:,} parameters, node features {syn.node_store.dim}-d, "
       f"{len(syn.splits['train'])} training graphs")
@@ -106,6 +83,9 @@ plt.tight_layout()
 plt.show()
 
 # %%
+from iaa_lib.training import evaluate
+from iaa_lib.viz import scatter_pred_true
+
 syn_metrics, syn_predictions = evaluate(trained.model, trained.loaders["test"], return_predictions=True)
 scatter_pred_true(syn_predictions["mos"], syn_predictions["pred_mos"],
                   title=f"synthetic test ({len(syn_predictions)} images)")
@@ -120,6 +100,8 @@ pd.Series(syn_metrics).round(4).to_frame("synthetic test").T
 # distances and $\tau$ ends up under nearly every $d$: all samples become "hard".
 
 # %%
+from iaa_lib.milnet.figures import plot_adaemd_trace
+
 trace = trained.loss_fn.trace_frame()
 plot_adaemd_trace(trace)
 plt.show()
@@ -131,6 +113,8 @@ trace.iloc[[0, len(trace) // 2, -1]].round(5)
 # with the final $C$ and $\tau$.
 
 # %%
+from iaa_lib.milnet.model import adaemd_gradient_ratio
+
 test_batch = next(iter(trained.loaders["test"]))
 with torch.no_grad():
     test_pred = trained.model(nodes=test_batch["nodes"])["pred"]
@@ -150,6 +134,10 @@ print(f"C = {float(trained.loss_fn.C):.4f}, tau = {float(trained.loss_fn.tau):.4
 # EMD. On the same predictions:
 
 # %%
+import numpy as np
+
+from iaa_lib.losses import emd_loss, milnet_distance
+
 published = milnet_distance(test_pred, test_batch["dist"]).numpy()
 true_emd2 = emd_loss(test_pred, test_batch["dist"], reduction="none").numpy()
 plt.figure(figsize=(3.6, 3.4))
@@ -168,12 +156,12 @@ print(f"mean ratio d / EMD2 on the test predictions: {np.mean(published / true_e
 # the result is reported with its bootstrap interval and should be read as a pipeline check.
 
 # %%
-real = milnet_graph_data(real_dataset, config, image_size=real_image_size, run_dir=run_dir,
-                         data_root=data_root or None, test_list=test_list or None, seed=seed)
-real_trained = train_milnet(real, recipe, run_dir, real_dataset)
+from iaa_lib.metrics import bootstrap_ci, srcc
+
+real_trained = chapter.train("real")
 real_metrics, real_predictions = evaluate(real_trained.model, real_trained.loaders["test"], return_predictions=True)
 low, high = bootstrap_ci(srcc, real_predictions["pred_mos"], real_predictions["mos"], n_boot=500, seed=seed)
-print(f"{real_dataset} test ({len(real_predictions)} images): SRCC {real_metrics['srcc']:.3f} "
+print(f"{settings.real_dataset} test ({len(real_predictions)} images): SRCC {real_metrics['srcc']:.3f} "
       f"(95% bootstrap CI {low:.2f} to {high:.2f}), PLCC {real_metrics['plcc']:.3f}, acc {real_metrics['acc']:.3f}")
 
 # %%

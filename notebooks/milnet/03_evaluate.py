@@ -28,44 +28,21 @@
 
 # %% tags=["parameters"]
 profile = "smoke"
-config = "smoke"
-epochs = 20
-batch_size = 32
-lr = 0.001
-schedule = "cosine"
-inner = "true_emd"
-n_synthetic = 300
-synthetic_size = 96
-image_size = 96
-real_image_size = 160
-n_boot = 300
-real_dataset = "ava_sample"
-data_root = ""
-test_list = ""
 seed = 0
 run_dir = "runs/milnet"
 metrics_file = "runs/milnet/03_evaluate.json"
+n_boot = 300
 
 # %%
-if profile == "full":
-    config, epochs, batch_size, lr, schedule = "full", 10, 128, 3e-4, "step"
-    image_size, real_image_size, n_boot = None, None, 1000
-    real_dataset = "ava"  # full AVA: labels from data/labels, test = the ILGnet list, val = 5 % of the rest
-    data_root, test_list = data_root or "/data/ava/images", test_list or "/data/ava/ILG_test.txt"
+from iaa_lib.milnet.chapter import PROFILES, load_chapter
+
+settings = PROFILES.resolve(profile, globals())  # the profile's settings; parameters set above win
+chapter = load_chapter(settings)
 
 # %%
-from dataclasses import replace
-
-import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
-import torch
-
 from iaa_lib.metrics import bootstrap_ci, srcc
-from iaa_lib.milnet.pipeline import MILNetRecipe, milnet_graph_data, train_milnet
 from iaa_lib.training import evaluate
 
-torch.set_num_threads(1 if profile == "smoke" else torch.get_num_threads())
 METRIC_COLUMNS = ["srcc", "plcc", "acc", "mse", "emd1", "emd2"]
 
 
@@ -73,7 +50,7 @@ def test_row(trained, threshold=5.0):
     """Test metrics with MILNet's accuracy rule (MOS >= 5 is high) and the SRCC bootstrap interval."""
     metrics, predictions = evaluate(trained.model, trained.loaders["test"], threshold=threshold, high_if="ge",
                                    return_predictions=True)
-    low, high = bootstrap_ci(srcc, predictions["pred_mos"], predictions["mos"], n_boot=n_boot, seed=seed)
+    low, high = bootstrap_ci(srcc, predictions["pred_mos"], predictions["mos"], n_boot=settings.n_boot, seed=seed)
     return {**{k: metrics[k] for k in METRIC_COLUMNS}, "srcc 95% CI": f"[{low:.2f}, {high:.2f}]", "n": metrics["n"]}
 
 
@@ -81,32 +58,33 @@ def test_row(trained, threshold=5.0):
 # ## The main model (from chapter 2) under the official protocol
 
 # %%
-main_recipe = MILNetRecipe(config=config, num_references=4, inner=inner, epochs=epochs, batch_size=batch_size,
-                           lr=lr, schedule=schedule, seed=seed)
-syn = milnet_graph_data("synthetic", config, image_size=image_size, run_dir=run_dir, n_synthetic=n_synthetic,
-                        synthetic_size=synthetic_size, seed=seed)
-real = milnet_graph_data(real_dataset, config, image_size=real_image_size, run_dir=run_dir,
-                         data_root=data_root or None, test_list=test_list or None, seed=seed)
-main_syn = test_row(train_milnet(syn, main_recipe, run_dir, "synthetic"))
-main_real = test_row(train_milnet(real, main_recipe, run_dir, real_dataset))
+main_recipe, syn, real = chapter.recipe, chapter.synthetic, chapter.real
+main_syn = test_row(chapter.train("synthetic"))
+main_real = test_row(chapter.train("real"))
 
 # %% [markdown]
 # Paper numbers beside ours. The spec lists the paper's AVA table as *to-verify* (no value could be read);
-# the only verified anchor is MLSP, the feature extractor MILNet builds on (TANet's Table 3), which MILNet
-# should match or beat.
+# the only verified anchor is MLSP, the feature extractor MILNet builds on (its row of
+# `book/results/sota.csv`), which MILNet should match or beat.
 
 # %%
+import numpy as np
+import pandas as pd
+
+from iaa_lib.data.sota import published
+
 n_syn_test, n_real_test = len(syn.splits["test"]), len(real.splits["test"])
+mlsp = published("MLSP (Pool-3FC)", "AVA")
 results = pd.DataFrame([
     {"method": "MILNet (paper)", "protocol": "AVA ILGnet split, 19,998 test images, MLSP 6144-d nodes",
      "srcc": np.nan, "plcc": np.nan, "acc": np.nan, "status": "paper table to-verify: not shown"},
     {"method": "MLSP (anchor)", "protocol": "AVA standard split, 19,928 test images",
-     "srcc": 0.756, "plcc": 0.757, "acc": np.nan, "status": "verified (TANet Table 3)"},
+     "srcc": mlsp["srcc"], "plcc": mlsp["plcc"], "acc": mlsp["acc"], "status": f"{mlsp['status']} ({mlsp['source']})"},
     {"method": "MILNet (ours)", "protocol": f"synthetic, random 60/20/20 split seed {seed}, {n_syn_test} test images, "
-     f"{synthetic_size} px, {config} head", **{k: main_syn[k] for k in ("srcc", "plcc", "acc")},
+     f"{settings.synthetic_size} px, {settings.config} head", **{k: main_syn[k] for k in ("srcc", "plcc", "acc")},
      "status": "computed here"},
-    {"method": "MILNet (ours)", "protocol": f"{real_dataset}, fixed split, {n_real_test} test images, "
-     f"{real_image_size} px, {config} head", **{k: main_real[k] for k in ("srcc", "plcc", "acc")},
+    {"method": "MILNet (ours)", "protocol": f"{settings.real_dataset}, fixed split, {n_real_test} test images, "
+     f"{settings.real_image_size} px, {settings.config} head", **{k: main_real[k] for k in ("srcc", "plcc", "acc")},
      "status": "computed here"},
 ]).set_index("method")
 results.round(3)
@@ -118,13 +96,15 @@ results.round(3)
 # the 4 retrieved references, and with 4 random training images in their place (at training and test).
 
 # %%
+from dataclasses import replace
+
 reference_variants = {
     "0 references (query only)": replace(main_recipe, num_references=0),
     "4 retrieved references": main_recipe,
     "4 random references": replace(main_recipe, reference_mode="random"),
 }
 reference_table = pd.DataFrame(
-    {name: test_row(train_milnet(syn, recipe, run_dir, "synthetic")) for name, recipe in reference_variants.items()}
+    {name: test_row(chapter.train("synthetic", recipe)) for name, recipe in reference_variants.items()}
 ).T
 reference_table[METRIC_COLUMNS] = reference_table[METRIC_COLUMNS].astype(float).round(3)
 reference_table
@@ -148,12 +128,14 @@ loss_variants = {
     "AdaEMD, true EMD₂ (default)": replace(main_recipe, inner="true_emd"),
     "AdaEMD, official d (as published)": replace(main_recipe, inner="milnet_abs_inside"),
 }
-loss_runs = {name: train_milnet(syn, recipe, run_dir, "synthetic") for name, recipe in loss_variants.items()}
+loss_runs = {name: chapter.train("synthetic", recipe) for name, recipe in loss_variants.items()}
 loss_table = pd.DataFrame({name: test_row(run) for name, run in loss_runs.items()}).T
 loss_table[METRIC_COLUMNS] = loss_table[METRIC_COLUMNS].astype(float).round(3)
 loss_table
 
 # %%
+import matplotlib.pyplot as plt
+
 fig, ax = plt.subplots(figsize=(5, 3))
 for name, run in loss_runs.items():
     ax.plot([row["epoch"] for row in run.history["epochs"]], [row["val_srcc"] for row in run.history["epochs"]],

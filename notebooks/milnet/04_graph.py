@@ -27,50 +27,28 @@
 
 # %% tags=["parameters"]
 profile = "smoke"
-config = "smoke"
-epochs = 20
-batch_size = 32
-lr = 0.001
-schedule = "cosine"
-inner = "true_emd"
-n_synthetic = 300
-synthetic_size = 96
-image_size = 96
-n_graphs = 2
-n_random_draws = 3
-data_root = ""
-test_list = ""
 seed = 0
 run_dir = "runs/milnet"
 metrics_file = "runs/milnet/04_graph.json"
+n_graphs = 2
+n_random_draws = 3
 
 # %%
-if profile == "full":
-    config, epochs, batch_size, lr, schedule = "full", 10, 128, 3e-4, "step"
-    image_size = None
+from iaa_lib.milnet.chapter import PROFILES, load_chapter
 
-# %%
-import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
-import torch
-from torch.utils.data import DataLoader
-
-from iaa_lib.metrics import predicted_mos, srcc
-from iaa_lib.milnet.pipeline import MILNetRecipe, milnet_graph_data, train_milnet
-from iaa_lib.milnet.figures import draw_reference_graph
-
-torch.set_num_threads(1 if profile == "smoke" else torch.get_num_threads())
+settings = PROFILES.resolve(profile, globals())  # the profile's settings; parameters set above win
+chapter = load_chapter(settings)
 
 # %% [markdown]
 # ## The trained model from chapter 2
 
 # %%
-recipe = MILNetRecipe(config=config, num_references=4, inner=inner, epochs=epochs, batch_size=batch_size, lr=lr,
-                      schedule=schedule, seed=seed)
-syn = milnet_graph_data("synthetic", config, image_size=image_size, run_dir=run_dir, n_synthetic=n_synthetic,
-                        synthetic_size=synthetic_size, seed=seed)
-trained = train_milnet(syn, recipe, run_dir, "synthetic")
+import torch
+from torch.utils.data import DataLoader
+
+from iaa_lib.metrics import predicted_mos
+
+syn, trained = chapter.synthetic, chapter.train("synthetic")
 model = trained.model.eval()
 test_set = trained.loaders["test"].dataset
 
@@ -94,6 +72,11 @@ print(f"{len(test_set)} test graphs, affinities {affinities.shape} (graph, layer
 # image, which the model never sees for the references.
 
 # %%
+import matplotlib.pyplot as plt
+import numpy as np
+
+from iaa_lib.milnet.figures import draw_reference_graph
+
 mos_of = dict(zip(syn.frame["image_id"].astype(str), syn.frame["mos"], strict=True))
 rng = np.random.default_rng(seed)
 picked = sorted(rng.choice(len(test_set), size=min(n_graphs, len(test_set)), replace=False).tolist())
@@ -134,9 +117,13 @@ print("share of the query's incoming affinity that comes from its references, pe
 # If the head ignored its references, the predictions would not move.
 
 # %%
+import pandas as pd
+
+from iaa_lib.metrics import srcc
+
 draws = []
 for draw in range(n_random_draws):
-    random_set = syn.datasets(4, reference_mode="random", seed=seed + 1 + draw)["test"]
+    random_set = syn.datasets(settings.num_references, reference_mode="random", seed=seed + 1 + draw)["test"]
     draws.append(run(random_set)[0])
 random_pred = np.stack(draws)
 shift = np.abs(random_pred - pred[None]).mean()

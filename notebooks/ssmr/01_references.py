@@ -31,62 +31,40 @@
 
 # %% tags=["parameters"]
 profile = "smoke"
-backbone_name = "timm:tf_efficientnet_lite0"
-weights = "imagenet"
-style_backbone_name = ""
-style_weights = "imagenet"
-image_size = 112
-stylized_side = 160
-alpha = 0.5
-num_references = 4
-n_queries = 3
-threads = 1
-data_root = ""
 seed = 0
 run_dir = "runs/ssmr"
 metrics_file = "runs/ssmr/01_references.json"
+data_root = ""
+backbone_name = "timm:tf_efficientnet_lite0"
+image_size = 112
+alpha = 0.5
+n_queries = 3
 
 # %%
-if profile == "full":
-    # The paper's setting: SwinV2-B (1024-d) semantic features, 256 px, top-50 kept / 4 used, on BAID
-    # (images from data_root; labels from data/labels). Swin weights: a local file or the timm hub.
-    style_backbone_name = "timm:tf_efficientnet_lite0"  # Gram style from a CNN beside the Swin
-    backbone_name, weights, image_size = "timm:swinv2_base_window8_256", "imagenet", 256
+from iaa_lib.ssmr.chapter import PROFILES, load_chapter
 
-# %%
-import time
-
-import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
-import torch
-from sklearn.decomposition import PCA
-from sklearn.manifold import TSNE
-
-from iaa_lib.ssmr.stylize import STYLE_NAMES
-from iaa_lib.data.images import load_rgb
-from iaa_lib.book.runner import record_metrics
-from iaa_lib.seed import seed_everything
-from iaa_lib.ssmr.srig import same_label_rate
-from iaa_lib.ssmr.pipeline import FeatureSource, art_set
-
-seed_everything(seed)
-torch.set_num_threads(threads)
-started = time.perf_counter()
+settings = PROFILES.resolve(profile, globals())  # the profile's settings; parameters set above win
+chapter = load_chapter(settings)
 
 # %% [markdown]
 # ## The style-varied demo set
 #
 # Every photograph appears in five renderings, and its source photo's split (the sample's fixed
 # 46 / 16 / 15 split) decides where all five go, so no photo is both a training reference and a test query.
-# (`art_set` reads BAID's official split instead when `data_root` is set.)
+# (`chapter.art` reads BAID's official split instead when `data_root` is set.) `chapter.art` also extracts the
+# features described in the next section.
 
 # %%
-frame, splits = art_set(data_root, run_dir, stylized_side)
-demo = not data_root
+setup = chapter.art
+frame, splits = setup.frame, setup.splits
+demo = not settings.data_root
 print({name: len(ids) for name, ids in splits.items()}, "images")
 
 # %%
+import matplotlib.pyplot as plt
+
+from iaa_lib.data.images import load_rgb
+
 if demo:
     example = frame[frame["content_id"] == frame["content_id"].iloc[5 * 7]]
     fig, axes = plt.subplots(1, len(example), figsize=(2.2 * len(example), 2.2))
@@ -102,12 +80,11 @@ if demo:
 # `extract_semantic_and_style` runs the frozen backbone once per image: the pooled output is the semantic
 # vector, forward hooks on the stem and stages 1–3 give the feature maps whose Gram matrices
 # G = F Fᵀ / (C·H·W) (upper triangle, L2-normalised per layer, concatenated) form the style vector.
-# Both are cached on disk; the indices hold training images only. (`FeatureSource` names the backbones;
+# Both are cached on disk; the indices hold training images only. (`settings.features()` names the backbones;
 # with `style_backbone_name` set, e.g. a CNN beside a Swin, the Gram matrices come from that one instead.)
 
 # %%
-features = FeatureSource(backbone_name, weights, style_backbone_name, style_weights)
-setup = features.setup(frame, splits, image_size, f"{run_dir}/features")
+print(settings.features())
 print(f"semantic {tuple(setup.semantic.features.shape)}, style {tuple(setup.style.features.shape)}; "
       f"index: {len(setup.semantic_index)} training images")
 
@@ -119,6 +96,9 @@ print(f"semantic {tuple(setup.semantic.features.shape)}, style {tuple(setup.styl
 # distance (fused distances are in z-units, so they can be negative); on BAID the titles give the score.
 
 # %%
+import numpy as np
+
+alpha, num_references = settings.alpha, settings.num_references
 rng = np.random.default_rng(seed)
 test_ids = setup.splits["test"]
 query_ids = [test_ids[i] for i in rng.choice(len(test_ids), size=n_queries, replace=False)]
@@ -152,6 +132,10 @@ for q, query in enumerate(query_ids):
 # rendering of the *same photo*: semantic retrieval finds the content, style retrieval the look.
 
 # %%
+import pandas as pd
+
+from iaa_lib.ssmr.srig import same_label_rate
+
 train_ids = setup.splits["train"]
 content_of = dict(zip(frame["image_id"], frame["content_id"] if demo else frame["image_id"]))
 rows = []
@@ -170,6 +154,11 @@ rates.round(3)
 # BAID): the renderings cluster by style although every cluster holds all 77 photographs.
 
 # %%
+from sklearn.decomposition import PCA
+from sklearn.manifold import TSNE
+
+from iaa_lib.ssmr.stylize import STYLE_NAMES
+
 pca = PCA(n_components=30, random_state=seed).fit_transform(setup.style.rows(frame["image_id"]).numpy())
 embedding = TSNE(n_components=2, perplexity=30, init="pca", random_state=seed).fit_transform(pca)
 fig, ax = plt.subplots(figsize=(5.5, 4.5))
@@ -186,6 +175,8 @@ ax.set_yticks([])
 plt.show()
 
 # %%
+from iaa_lib.book.runner import record_metrics
+
 record_metrics(metrics_file, {
     "n_images": len(frame), "n_train": len(train_ids), "n_test": len(test_ids),
     "semantic_dim": setup.semantic.dim, "style_dim": setup.style.dim,
@@ -194,5 +185,5 @@ record_metrics(metrics_file, {
     "test_same_style_fused": float(rates.loc[alpha, "test: same style"]),
     "train_same_photo_semantic": float(rates.loc[1.0, "train: same photo"]),
     "train_same_photo_style": float(rates.loc[0.0, "train: same photo"]),
-    "seconds": time.perf_counter() - started,
+    "seconds": chapter.seconds(),
 })

@@ -29,78 +29,48 @@
 
 # %% tags=["parameters"]
 profile = "smoke"
-config = "smoke"
-backbone_name = "timm:tf_efficientnet_lite0"
-weights = "imagenet"
-style_backbone_name = ""
-style_weights = "imagenet"
-image_size = 112
-n_synthetic = 320
-synthetic_size = 96
-alpha = 0.5
-num_references = 4
-epochs = 15
-lr = 1e-3
-batch_size = 32
-schedule = "step"
-step_epochs = 10
-gamma = 0.1
-stylized_side = 160
-threads = 1
-data_root = ""
 seed = 0
 run_dir = "runs/ssmr"
 metrics_file = "runs/ssmr/02_train.json"
+data_root = ""
+epochs = 15
+lr = 1e-3
+batch_size = 32
 
 # %%
-if profile == "full":
-    # The code's recipe on BAID (data_root = your BAID image folder): SwinV2-B 1024-d features, Adam 3e-5,
-    # batch 128, 20 epochs, lr ÷10 every 3 epochs.
-    style_backbone_name = "timm:tf_efficientnet_lite0"  # Gram style from a CNN beside the Swin
-    config, backbone_name, weights, image_size = "full", "timm:swinv2_base_window8_256", "imagenet", 256
-    epochs, lr, batch_size, schedule, step_epochs, gamma = 20, 3e-5, 128, "step", 3, 0.1
+from iaa_lib.ssmr.chapter import PROFILES, load_chapter
 
-# %%
-import time
-
-import matplotlib.pyplot as plt
-import pandas as pd
-import torch
-from torch.utils.data import DataLoader
-
-from iaa_lib.book.runner import record_metrics
-from iaa_lib.seed import seed_everything
-from iaa_lib.ssmr.pipeline import FeatureSource, art_setup, run_folder, synthetic_setup, train_ssmr
-from iaa_lib.training import evaluate
-from iaa_lib.viz import learning_curves, scatter_pred_true
-
-seed_everything(seed)
-torch.set_num_threads(threads)
-started = time.perf_counter()
-features = FeatureSource(backbone_name, weights, style_backbone_name, style_weights)
-train_settings = dict(alpha=alpha, num_references=num_references, config=config, epochs=epochs, lr=lr,
-                      batch_size=batch_size, schedule=schedule, step_epochs=step_epochs, gamma=gamma, seed=seed)
+settings = PROFILES.resolve(profile, globals())  # the profile's settings; parameters set above win
+chapter = load_chapter(settings)
 
 # %% [markdown]
 # ## A known score: the synthetic set
 #
 # The synthetic images' score is a fixed function of sharpness, contrast, colourfulness and placement, so a
 # head that learns must rank held-out images. References come from the synthetic training split only
-# (`synthetic_setup`: the set generated once, split 70/15/15, features cached).
+# (`chapter.synthetic`: the set generated once, split 70/15/15, features cached).
 
 # %%
-syn_setup = synthetic_setup(features, n_synthetic, synthetic_size, run_dir, seed)
-syn_run = train_ssmr(syn_setup, run_folder(run_dir, "synthetic", alpha, num_references), **train_settings)
+import matplotlib.pyplot as plt
+
+from iaa_lib.viz import learning_curves, scatter_pred_true
+
+syn_run = chapter.train("synthetic")
 print(syn_run.model.head.fc, f"{sum(p.numel() for p in syn_run.model.parameters()):,} parameters")
 learning_curves(syn_run.history, label="synthetic")
 plt.tight_layout()
 plt.show()
 
 # %%
+import pandas as pd
+from torch.utils.data import DataLoader
+
+from iaa_lib.training import evaluate
+
 syn_metrics, syn_predictions = evaluate(syn_run.model, DataLoader(syn_run.datasets["test"], batch_size=256),
                                         return_predictions=True)
 scatter_pred_true(syn_predictions["mos"], syn_predictions["pred_mos"],
-                  title=f"synthetic test ({len(syn_predictions)} images, {synthetic_size} px)")
+                  title=f"synthetic test ({len(syn_predictions)} images, {settings.synthetic_size} px)")
 plt.show()
 pd.Series(syn_metrics).round(4).to_frame("synthetic test").T
 
@@ -113,9 +83,8 @@ pd.Series(syn_metrics).round(4).to_frame("synthetic test").T
 # `data_root` set to a BAID image folder, this section trains on BAID's official split instead.
 
 # %%
-art_name = "baid" if data_root else "stylized"
-art_run = train_ssmr(art_setup(features, image_size, data_root, run_dir, stylized_side),
-                     run_folder(run_dir, art_name, alpha, num_references), **train_settings)
+art_name = chapter.art_name
+art_run = chapter.train("art")
 art_metrics, art_predictions = evaluate(art_run.model, DataLoader(art_run.datasets["test"], batch_size=256),
                                         threshold=5.0, return_predictions=True)
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.2))
@@ -124,9 +93,11 @@ scatter_pred_true(art_predictions["mos"], art_predictions["pred_mos"], ax=axes[2
                   title=f"{art_name} test ({len(art_predictions)} images)")
 plt.tight_layout()
 plt.show()
-pd.Series(art_metrics).round(4).to_frame("stylized test" if not data_root else "BAID test").T
+pd.Series(art_metrics).round(4).to_frame(f"{art_name} test").T
 
 # %%
+from iaa_lib.book.runner import record_metrics
+
 syn_losses = [row["train_loss"] for row in syn_run.history["epochs"]]
 record_metrics(metrics_file, {
     "synthetic_test_srcc": syn_metrics["srcc"], "synthetic_test_plcc": syn_metrics["plcc"],
@@ -135,5 +106,5 @@ record_metrics(metrics_file, {
     "stylized_test_srcc": art_metrics["srcc"], "stylized_test_plcc": art_metrics["plcc"],
     "stylized_test_acc": art_metrics["acc"], "stylized_test_n": art_metrics["n"],
     "parameters": sum(p.numel() for p in syn_run.model.parameters()),
-    "seconds": time.perf_counter() - started,
+    "seconds": chapter.seconds(),
 })

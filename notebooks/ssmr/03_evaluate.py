@@ -27,64 +27,36 @@
 
 # %% tags=["parameters"]
 profile = "smoke"
-config = "smoke"
-backbone_name = "timm:tf_efficientnet_lite0"
-weights = "imagenet"
-style_backbone_name = ""
-style_weights = "imagenet"
-n_synthetic = 320
-synthetic_size = 96
 alpha = 0.5
 num_references = 4
-epochs = 15
-lr = 1e-3
-batch_size = 32
-schedule = "step"
-step_epochs = 10
-gamma = 0.1
-threads = 1
-data_root = ""
 seed = 0
 run_dir = "runs/ssmr"
 metrics_file = "runs/ssmr/03_evaluate.json"
 
 # %%
-if profile == "full":
-    style_backbone_name = "timm:tf_efficientnet_lite0"  # Gram style from a CNN beside the Swin
-    config, backbone_name, weights, synthetic_size = "full", "timm:swinv2_base_window8_256", "imagenet", 256
-    epochs, lr, batch_size, schedule, step_epochs, gamma = 20, 3e-5, 128, "step", 3, 0.1
+from iaa_lib.ssmr.chapter import PROFILES, load_chapter
 
-# %%
-import time
-
-import matplotlib.pyplot as plt
-import pandas as pd
-import torch
-from torch.utils.data import DataLoader
-
-from iaa_lib.metrics import plcc, srcc
-from iaa_lib.book.runner import record_metrics
-from iaa_lib.seed import seed_everything
-from iaa_lib.ssmr.pipeline import FeatureSource, run_folder, synthetic_setup, train_ssmr
-from iaa_lib.training import evaluate
-
-seed_everything(seed)
-torch.set_num_threads(threads)
-started = time.perf_counter()
-train_settings = dict(config=config, epochs=epochs, lr=lr, batch_size=batch_size, schedule=schedule,
-                      step_epochs=step_epochs, gamma=gamma, seed=seed)
+settings = PROFILES.resolve(profile, globals())  # the profile's settings; parameters set above win
+chapter = load_chapter(settings)
 
 # %% [markdown]
 # ## Published numbers beside ours
 #
 # Numbers are only comparable under the same split, image count and resolution, so each row names them.
+# Published numbers come from `book/results/sota.csv`, with their source.
 
 # %%
+import pandas as pd
+
+from iaa_lib.data.sota import published
+
+saan = published("SAAN", "BAID")
 published = pd.DataFrame([
     {"method": "SSMR (paper)", "dataset / split": "BAID official test", "images": 6400, "resolution": "?",
      "SRCC": "?", "PLCC": "?", "Acc": "?", "status": "to-verify: full text unavailable, no number in the code"},
     {"method": "SAAN (BAID paper baseline)", "dataset / split": "BAID official test", "images": 6400, "resolution": "?",
-     "SRCC": 0.473, "PLCC": 0.467, "Acc": 0.768, "status": "SRCC secondary; PLCC/Acc to-verify"},
+     "SRCC": saan["srcc"], "PLCC": saan["plcc"], "Acc": saan["acc"],
+     "status": f"{saan['status']} ({saan['source']}: {saan['locator']})"},
 ])
 published
 
@@ -95,8 +67,11 @@ published
 # notebook 02's checkpoint, loaded, not retrained); test = the synthetic test split.
 
 # %%
-features = FeatureSource(backbone_name, weights, style_backbone_name, style_weights)
-setup = synthetic_setup(features, n_synthetic, synthetic_size, run_dir, seed)
+from torch.utils.data import DataLoader
+
+from iaa_lib.training import evaluate
+
+alpha, num_references = settings.alpha, settings.num_references
 variants = {
     "semantic refs (α=1)": dict(alpha=1.0, num_references=num_references),
     "style refs (α=0)": dict(alpha=0.0, num_references=num_references),
@@ -106,8 +81,8 @@ variants = {
     "as published (R only, fixed range, sigmoid)": dict(alpha=alpha, num_references=num_references, variant="as_published"),
 }
 runs, rows = {}, []
-for name, settings in variants.items():
-    runs[name] = train_ssmr(setup, run_folder(run_dir, "synthetic", **settings), **settings, **train_settings)
+for name, options in variants.items():
+    runs[name] = chapter.train("synthetic", **options)
     test = evaluate(runs[name].model, DataLoader(runs[name].datasets["test"], batch_size=256))
     rows.append({"references": name, "val SRCC (best)": runs[name].history["best_metric"],
                  "test SRCC": test["srcc"], "test PLCC": test["plcc"], "test Acc": test["acc"], "n": test["n"]})
@@ -126,7 +101,7 @@ fused_name = f"fused refs (α={alpha})"
 ours = pd.DataFrame([
     {"method": "SSMR, ours (smoke: lite0 features, 2-layer head)",
      "dataset / split": f"synthetic, 70/15/15 seed {seed} (not BAID)", "images": int(ablation.loc[fused_name, "n"]),
-     "resolution": f"{synthetic_size} px", "SRCC": round(ablation.loc[fused_name, "test SRCC"], 3),
+     "resolution": f"{settings.synthetic_size} px", "SRCC": round(ablation.loc[fused_name, "test SRCC"], 3),
      "PLCC": round(ablation.loc[fused_name, "test PLCC"], 3), "Acc": round(ablation.loc[fused_name, "test Acc"], 3),
      "status": "computed here"},
     {"method": "SSMR, ours", "dataset / split": "BAID official test", "images": 6400, "resolution": "256 px",
@@ -139,6 +114,8 @@ pd.concat([published, ours], ignore_index=True)
 # The same runs as an α sweep (semantic weight of the fused distance) against validation SRCC:
 
 # %%
+import matplotlib.pyplot as plt
+
 sweep = ablation.loc[["style refs (α=0)", f"fused refs (α={alpha})", "semantic refs (α=1)"]]
 fig, ax = plt.subplots(figsize=(4.5, 3))
 ax.plot([0.0, alpha, 1.0], sweep["val SRCC (best)"], marker="o", label="val SRCC (best epoch)")
@@ -157,6 +134,10 @@ plt.show()
 # creates ties), PLCC does: the same fused-reference model, three mappings.
 
 # %%
+import torch
+
+from iaa_lib.metrics import plcc, srcc
+
 model = runs[f"fused refs (α={alpha})"].model.eval()
 test_set = runs[f"fused refs (α={alpha})"].datasets["test"]
 batch = next(iter(DataLoader(test_set, batch_size=len(test_set))))
@@ -171,6 +152,8 @@ mappings = pd.DataFrame([
 mappings.round(4)
 
 # %%
+from iaa_lib.book.runner import record_metrics
+
 record_metrics(metrics_file, {
     "fused_test_srcc": ablation.loc[fused_name, "test SRCC"],
     "semantic_test_srcc": ablation.loc["semantic refs (α=1)", "test SRCC"],
@@ -180,5 +163,5 @@ record_metrics(metrics_file, {
     "as_published_test_srcc": ablation.loc["as published (R only, fixed range, sigmoid)", "test SRCC"],
     "mapping_plcc_clip": mappings.loc["clip", "PLCC"], "mapping_plcc_sigmoid": mappings.loc["sigmoid", "PLCC"],
     "mapping_plcc_raw": mappings.loc["raw", "PLCC"], "test_n": int(ablation.loc[fused_name, "n"]),
-    "seconds": time.perf_counter() - started,
+    "seconds": chapter.seconds(),
 })

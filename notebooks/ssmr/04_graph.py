@@ -26,52 +26,17 @@
 
 # %% tags=["parameters"]
 profile = "smoke"
-config = "smoke"
-backbone_name = "timm:tf_efficientnet_lite0"
-weights = "imagenet"
-style_backbone_name = ""
-style_weights = "imagenet"
-image_size = 112
-stylized_side = 160
-alpha = 0.5
-num_references = 4
-epochs = 15
-lr = 1e-3
-batch_size = 32
-schedule = "step"
-step_epochs = 10
-gamma = 0.1
-n_queries = 2
-threads = 1
-data_root = ""
 seed = 0
 run_dir = "runs/ssmr"
 metrics_file = "runs/ssmr/04_graph.json"
+data_root = ""
+n_queries = 2
 
 # %%
-if profile == "full":
-    style_backbone_name = "timm:tf_efficientnet_lite0"  # Gram style from a CNN beside the Swin
-    config, backbone_name, weights, image_size = "full", "timm:swinv2_base_window8_256", "imagenet", 256
-    epochs, lr, batch_size, schedule, step_epochs, gamma = 20, 3e-5, 128, "step", 3, 0.1
+from iaa_lib.ssmr.chapter import PROFILES, load_chapter
 
-# %%
-import time
-
-import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
-import torch
-from matplotlib.offsetbox import AnnotationBbox, OffsetImage
-from torch.utils.data import DataLoader
-
-from iaa_lib.data.images import load_rgb
-from iaa_lib.book.runner import record_metrics
-from iaa_lib.seed import seed_everything
-from iaa_lib.ssmr.pipeline import FeatureSource, art_setup, run_folder, train_ssmr
-
-seed_everything(seed)
-torch.set_num_threads(threads)
-started = time.perf_counter()
+settings = PROFILES.resolve(profile, globals())  # the profile's settings; parameters set above win
+chapter = load_chapter(settings)
 
 # %% [markdown]
 # ## The trained model of notebook 02
@@ -80,17 +45,18 @@ started = time.perf_counter()
 # (it trains only if that notebook has not run).
 
 # %%
-features = FeatureSource(backbone_name, weights, style_backbone_name, style_weights)
-setup = art_setup(features, image_size, data_root, run_dir, stylized_side)
-frame = setup.frame
-run = train_ssmr(setup, run_folder(run_dir, "baid" if data_root else "stylized", alpha, num_references),
-                 alpha=alpha, num_references=num_references, config=config, epochs=epochs, lr=lr,
-                 batch_size=batch_size, schedule=schedule, step_epochs=step_epochs, gamma=gamma, seed=seed)
+import numpy as np
+
+run = chapter.train("art")
+frame = chapter.art.frame
 model = run.model.eval()
 prior_weights = model.head.prior_weight.detach().numpy()
 print("learned trust in the similarity prior, per layer (α_l, initialised at 1):", np.round(prior_weights, 3))
 
 # %%
+import torch
+from torch.utils.data import DataLoader
+
 test_set = run.datasets["test"]
 batch = next(iter(DataLoader(test_set, batch_size=len(test_set))))
 with torch.no_grad():
@@ -109,9 +75,15 @@ print(f"{len(test_set)} test graphs, {affinities.shape[1]} layers, {affinities.s
 # the others).
 
 # %%
+import matplotlib.pyplot as plt
+from matplotlib.offsetbox import AnnotationBbox, OffsetImage
+
+from iaa_lib.data.images import load_rgb
+
 style_of = dict(zip(frame["image_id"], frame["style"] if "style" in frame else frame["mos"].map("{:.1f}".format)))
 path_of = dict(zip(frame["image_id"], frame["path"]))
-angles = np.pi / 2 - 2 * np.pi * np.arange(num_references + 1) / (num_references + 1)
+n_nodes = settings.num_references + 1
+angles = np.pi / 2 - 2 * np.pi * np.arange(n_nodes) / n_nodes
 positions = np.stack([np.cos(angles), np.sin(angles)], axis=1)
 
 
@@ -160,6 +132,8 @@ for q in rng.choice(len(test_set), size=n_queries, replace=False):
 # and how far the learned part R_l follows the similarity prior (Pearson r over the off-diagonal entries).
 
 # %%
+import pandas as pd
+
 off_diagonal = ~np.eye(affinities.shape[2], dtype=bool)
 summary = pd.DataFrame([
     {"layer": layer + 1, "α_l (trust in P)": prior_weights[layer],
@@ -170,9 +144,11 @@ summary = pd.DataFrame([
 summary.round(3)
 
 # %%
+from iaa_lib.book.runner import record_metrics
+
 record_metrics(metrics_file, {
     **{f"prior_weight_layer{layer + 1}": float(w) for layer, w in enumerate(prior_weights)},
     **{f"query_weight_on_refs_layer{layer}": float(v) for layer, v in summary["query weight on references"].items()},
     "n_test_graphs": len(test_set),
-    "seconds": time.perf_counter() - started,
+    "seconds": chapter.seconds(),
 })
