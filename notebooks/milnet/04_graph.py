@@ -71,7 +71,7 @@ print(f"{len(test_set)} test graphs, affinities {affinities.shape} (graph, layer
 # order. Edge labels are $(R_{ij}+R_{ji})/2$ and "self" is $R_{ii}$. Titles give the true MOS of each
 # image, which the model never sees for the references.
 
-# %%
+# %% tags=["figure:milnet_reference_graph"]
 import matplotlib.pyplot as plt
 import numpy as np
 

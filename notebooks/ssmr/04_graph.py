@@ -74,7 +74,7 @@ print(f"{len(test_set)} test graphs, {affinities.shape[1]} layers, {affinities.s
 # Right: the initial similarity P and every layer's aggregation matrix A_l (row i = how node i gathers from
 # the others).
 
-# %%
+# %% tags=["figure:ssmr_reference_graph"]
 import matplotlib.pyplot as plt
 from matplotlib.offsetbox import AnnotationBbox, OffsetImage
 
