@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from iaa_lib.book.build import toc_notebooks
 from iaa_lib.paths import REPO_ROOT
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -44,14 +43,11 @@ def notebook_metrics(execute_notebook):
 def built_book(session_runs_dir) -> Path:
     """Every book notebook executed (chapters side by side, as `python -m iaa_lib book` does; the notebook checks
     then read these runs instead of executing again), then the HTML rendered; returns _build/html."""
-    from iaa_lib.book.build import execute_notebooks, export_figures, render_html
+    from iaa_lib.book.build import execute_and_record, render_html
 
-    pending = [p for p in toc_notebooks() if p.resolve() not in _executed]
-    if pending:
-        for name, run in execute_notebooks().items():
-            path = (REPO_ROOT / f"{name}.py").resolve()
-            _executed.setdefault(path, {"output": path.with_suffix(".ipynb"), **run})
-    export_figures()
+    for name, run in execute_and_record().items():
+        path = (REPO_ROOT / f"{name}.py").resolve()
+        _executed.setdefault(path, {"output": path.with_suffix(".ipynb"), **run})
     return render_html()
 
 

@@ -178,8 +178,9 @@ def render_html(root: Path = REPO_ROOT) -> Path:
     return build_dir / "html"
 
 
-def build_book(root: Path = REPO_ROOT, jobs: int = 2, log=print) -> Path:
-    """Execute all notebooks, write their timing table to _build/, render the HTML; return the HTML dir."""
+def execute_and_record(root: Path = REPO_ROOT, jobs: int = 2, log=print) -> dict[str, dict[str, Any]]:
+    """Execute every notebook, then write _build/notebook_runs.json, the timing table _build/book_timings.md (the
+    Foundations benchmark page includes it) and the key figures; return the runs."""
     start = time.perf_counter()
     runs = execute_notebooks(root, jobs=jobs, log=log)
     build_dir = root / "_build"
@@ -187,6 +188,13 @@ def build_book(root: Path = REPO_ROOT, jobs: int = 2, log=print) -> Path:
     (build_dir / "notebook_runs.json").write_text(json.dumps(runs, indent=2))
     write_timings(runs, time.perf_counter() - start, build_dir, f"python -m iaa_lib book --jobs {jobs}")
     log(f"exported {len(export_figures(root))} key figures to {root / FIGURES_DIR}")
+    return runs
+
+
+def build_book(root: Path = REPO_ROOT, jobs: int = 2, log=print) -> Path:
+    """Execute and record all notebooks, then render the HTML; return the HTML dir."""
+    start = time.perf_counter()
+    execute_and_record(root, jobs=jobs, log=log)
     log("rendering HTML ...")
     html = render_html(root)
     log(f"book built in {time.perf_counter() - start:.0f} s: {html / 'index.html'}")
