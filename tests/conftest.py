@@ -12,6 +12,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 _executed: dict[Path, dict] = {}
 
 
+@pytest.fixture
+def one_thread():
+    """Run a test single-threaded: tiny tensors are fastest so, and the CI machine's 2 cores are shared."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def session_runs_dir(tmp_path_factory) -> Path:
     """A fresh IAA_RUNS_DIR, so notebook checks always train from scratch."""

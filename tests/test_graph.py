@@ -7,13 +7,7 @@ import torch
 from iaa_lib.blocks.graph import GraphHead, RsGCN, similarity_prior
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors run fastest single-threaded, and the CI machine's 2 cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _count(module: torch.nn.Module) -> int:

@@ -21,13 +21,7 @@ from iaa_lib.milnet.pipeline import (
 from iaa_lib.blocks.retrieval import FeatureStore, ReferenceGraphData, references_for_splits
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest single-threaded, and the CI machine's 2 cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_as_published_retrieval_input_is_full_resolution_and_unnormalised():

@@ -25,13 +25,7 @@ from iaa_lib.blocks.retrieval import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors run fastest single-threaded, and the CI machine's 2 cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _features(n: int, d: int = 16, seed: int = 0) -> tuple[torch.Tensor, list[str]]:
