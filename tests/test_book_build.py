@@ -89,3 +89,16 @@ def test_a_tagged_cell_without_a_figure_is_an_error(tmp_path):
     execute_notebooks(tmp_path, jobs=1, log=lambda _: None)
     with pytest.raises(ValueError, match="figure:nothing drew no figure"):
         export_figures(tmp_path)
+
+
+def test_the_longest_chapter_starts_first_from_the_recorded_timings(tmp_path):
+    from iaa_lib.book.build import RECORDED_TIMINGS, previous_seconds
+
+    assert previous_seconds(tmp_path) == {}
+    recorded = tmp_path / RECORDED_TIMINGS
+    recorded.parent.mkdir(parents=True)
+    pd.DataFrame({"notebook": ["notebooks/a/01_x", "notebooks/b/01_z"], "seconds": [3.0, 90.0]}).to_csv(recorded)
+    assert previous_seconds(tmp_path) == {"notebooks/a/01_x": 3.0, "notebooks/b/01_z": 90.0}
+    (tmp_path / "_build").mkdir()
+    (tmp_path / "_build" / "notebook_runs.json").write_text('{"notebooks/a/01_x": {"seconds": 7.5}}')
+    assert previous_seconds(tmp_path) == {"notebooks/a/01_x": 7.5}  # the last build wins over the record

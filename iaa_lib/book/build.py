@@ -23,6 +23,7 @@ from iaa_lib.book.runner import run_notebook
 from iaa_lib.paths import REPO_ROOT
 
 NOTEBOOK_BUDGET_S = 60  # smoke profile, 2-core CPU
+RECORDED_TIMINGS = "benchmarks/results/book_timings_cpu.csv"  # the last clean build's table, kept in the repo
 FIGURES_DIR = "figures"  # the book's key figures, exported from the executed notebooks
 FIGURE_TAG = "figure:"  # cell tag naming a key figure: figure:<name> -> figures/<name>.png
 KERNEL_START_CLASHES = ("Address already in use", "Kernel died before replying to kernel_info")
@@ -67,9 +68,16 @@ def notebook_groups(root: Path = REPO_ROOT) -> tuple[list[list[Path]], list[Path
 
 
 def previous_seconds(root: Path = REPO_ROOT) -> dict[str, float]:
-    """Each notebook's time in the last build (from _build/notebook_runs.json), to start the longest chapters first."""
+    """Each notebook's time in the last build (_build/notebook_runs.json), else in the recorded table
+    (benchmarks/results/book_timings_cpu.csv), to start the longest chapters first; {} when neither exists."""
     runs = root / "_build" / "notebook_runs.json"
-    return {name: r["seconds"] for name, r in json.loads(runs.read_text()).items()} if runs.is_file() else {}
+    if runs.is_file():
+        return {name: r["seconds"] for name, r in json.loads(runs.read_text()).items()}
+    recorded = root / RECORDED_TIMINGS
+    if recorded.is_file():
+        table = pd.read_csv(recorded)
+        return dict(zip(table["notebook"], table["seconds"]))
+    return {}
 
 
 def _execute_in_child(path: Path, attempts: int = 3) -> dict[str, Any]:
