@@ -46,6 +46,37 @@ def test_scoring_heads_rank_held_out_images(notebook_metrics):
     _finite(m, ["real_image_srcc", "real_image_generated_srcc"])
 
 
+def test_cross_fitting_removes_most_of_the_critiques_harm(notebook_metrics):
+    m = notebook_metrics("notebooks/cgiaa/03_scoring.py")
+    keys = [f"ablation_{c}_{k}" for c in ("image", "image_generated_cross_fitted", "image_generated_as_published",
+                                          "difference_cross_fitted", "difference_as_published")
+            for k in ("srcc", "low", "high")]
+    _finite(m, keys)
+    assert m["ablation_seeds"] >= 3
+    for c in ("image", "image_generated_cross_fitted", "image_generated_as_published"):
+        assert m[f"ablation_{c}_low"] <= m[f"ablation_{c}_srcc"] <= m[f"ablation_{c}_high"], c
+    # as the text says: as published the critiques lower the SRCC (interval below 0); cross-fitted the difference
+    # is closer to 0 and its interval contains 0
+    assert m["ablation_difference_as_published_high"] < 0
+    assert m["ablation_difference_cross_fitted_srcc"] > m["ablation_difference_as_published_srcc"]
+    assert m["ablation_difference_cross_fitted_low"] < 0 < m["ablation_difference_cross_fitted_high"]
+    assert m["ablation_image_generated_cross_fitted_srcc"] > m["ablation_image_generated_as_published_srcc"]
+
+
+def test_collapse_is_measured_as_the_text_says(notebook_metrics):
+    m = notebook_metrics("notebooks/cgiaa/03_scoring.py")
+    factors = ("sharpness", "contrast", "colourfulness", "placement")
+    for source in ("feature", "embedding"):
+        probes = {f: m[f"probe_{source}_{f}"] for f in factors}
+        assert min(probes, key=probes.get) == "placement" and probes["placement"] < 0.5, source
+        assert m[f"probe_{source}_true_score"] > 0.5, source
+    assert m["top2_general_captions"] > 0.7 and m["top2_composition_captions"] < 0.5
+    for protocol in ("as_published", "cross_fitted"):
+        assert m[f"top2_composition_{protocol}"] == 1.0, protocol
+    for protocol in ("as_published", "cross_fitted"):
+        assert m[f"top2_general_{protocol}"] > m["top2_general_captions"], protocol
+
+
 def test_explanations_are_recorded(notebook_metrics):
     m = notebook_metrics("notebooks/cgiaa/04_explain.py")
     _finite(m, ["test_srcc", "ig_completeness_gap_max", *(f"delta_srcc_{a}" for a in ATTRIBUTES)])

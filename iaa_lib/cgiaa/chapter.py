@@ -7,10 +7,11 @@ settings) VLAP, the experts and the critique cache.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -23,7 +24,7 @@ RUN_DIR = "runs/cgiaa"  # checkpoints, caches and metrics of the chapter
 SYNTHETIC_SPLIT_RATIOS = (0.7, 0.1, 0.2)
 COMPARE_FIELDS = ("profile", "config", "image_size", "gpt2_path", "vlap_steps", "vlap_epochs", "vlap_batch",
                   "vlap_lr", "vlap_halve_every", "train_image_tower", "expert_steps", "expert_batch", "expert_lr",
-                  "expert_warmup", "zero_shot", "map_epochs", "map_lr", "map_batch", "map_hidden")
+                  "expert_warmup", "zero_shot", "critique_protocol", "map_epochs", "map_lr", "map_batch", "map_hidden")
 
 
 @dataclass(frozen=True)
@@ -49,10 +50,12 @@ class CGIAASettings:
     expert_lr: float
     expert_warmup: int
     zero_shot: bool  # caption attributes refined by the MiniLM zero-shot rule
+    critique_protocol: str  # "cross_fitted" (no image critiqued by experts that saw it) | "as_published"
     map_epochs: int
     map_lr: float
     map_batch: int
     map_hidden: int
+    map_seeds: int  # MAP-head training seeds of the ablation (seed, seed + 1, ...)
     dpc_critiques: int  # DPC critiques labelled in notebook 1 (0: all)
     ig_steps: int  # integrated-gradients steps in notebook 4
 
@@ -77,6 +80,10 @@ class CGIAASettings:
         return ExpertSchedule(steps=self.expert_steps, batch_size=self.expert_batch, lr=self.expert_lr,
                               warmup=self.expert_warmup, seed=self.seed)
 
+    def ablation_seeds(self) -> list[int]:
+        """The MAP-head seeds of the mechanism's ablation."""
+        return [self.seed + k for k in range(self.map_seeds)]
+
     def map_options(self) -> dict:
         """map_stage's training options (epochs, lr, batch_size, hidden, seed)."""
         return dict(epochs=self.map_epochs, lr=self.map_lr, batch_size=self.map_batch, hidden=self.map_hidden,
@@ -98,7 +105,8 @@ SMOKE = CGIAASettings(
     profile="smoke", config="smoke", data_root=None, gpt2_path=None, n_synthetic=500, image_size=96, seed=0,
     threads=1, vlap_steps=150, vlap_epochs=None, vlap_batch=64, vlap_lr=0.002, vlap_halve_every=50,
     train_image_tower=False, expert_steps=300, expert_batch=64, expert_lr=0.003, expert_warmup=20, zero_shot=False,
-    map_epochs=40, map_lr=0.001, map_batch=32, map_hidden=128, dpc_critiques=150, ig_steps=16)
+    critique_protocol="cross_fitted", map_epochs=40, map_lr=0.001, map_batch=32, map_hidden=128, map_seeds=3,
+    dpc_critiques=150, ig_steps=16)
 
 # The paper's (and the borrowed AesCLIP / released generator's) settings: ViT-B/16 from OpenAI weights at 224 px,
 # both towers fine-tuned by VLAP (AdamW 6e-5, batch 64, 20 epochs, lr halved every 2), GPT-2 small frozen behind
@@ -174,18 +182,68 @@ class Chapter:
     run_dir: Path
     catalogue: pd.DataFrame
     stages: Stages
+    protocols: dict = field(default_factory=dict)  # critique_protocol -> (texts, embeddings), built on demand
+
+    def critiques(self, protocol: str | None = None) -> tuple[list[list[str]], torch.Tensor]:
+        """Generated critiques under a protocol (default: the settings'): texts [image][attribute], (N, 4, E)."""
+        from iaa_lib.cgiaa.pipeline import protocol_critiques
+
+        protocol = protocol or self.settings.critique_protocol
+        if protocol not in self.protocols:
+            self.protocols[protocol] = protocol_critiques(self.stages, self.settings.model_config(), self.run_dir,
+                                                          self.settings.expert_schedule(), protocol)
+        return self.protocols[protocol]
 
     def split_rows(self, source: str) -> dict[str, list[int]]:
         """Catalogue rows (image_index) of each split of one source ("synthetic" or "ava_sample")."""
         subset = self.catalogue[self.catalogue["source"] == source]
         return {s: list(subset.index[subset["split"] == s]) for s in ("train", "val", "test")}
 
+    def synthetic_factors(self) -> pd.DataFrame:
+        """The synthetic images' true factors (sharpness, contrast, colourfulness, placement) and true_score, one
+        row per synthetic catalogue row (same index)."""
+        from iaa_lib.data.labelled_sets import cached_synthetic
+        from iaa_lib.data.synthetic import FACTORS
+
+        s = self.settings
+        frame = cached_synthetic(s.n_synthetic, self.run_dir / "synthetic", image_size=s.image_size, seed=s.seed)
+        synthetic = self.catalogue[self.catalogue["source"] == "synthetic"]
+        factors = frame.set_index("image_id").loc[synthetic["image_id"], [*FACTORS, "true_score"]]
+        return factors.set_index(synthetic.index)
+
     def map_head(self, name: str, visual: torch.Tensor | None, critiques: torch.Tensor | None,
-                 rows: dict[str, Sequence[int]]):
-        """map_stage with the chapter's MAP options: (head, history, test metrics, test predictions)."""
+                 rows: dict[str, Sequence[int]], seed: int | None = None):
+        """map_stage with the chapter's MAP options (seed: the settings' unless given): (head, history, test
+        metrics, test predictions)."""
         from iaa_lib.cgiaa.pipeline import map_stage
 
-        return map_stage(name, visual, critiques, self.catalogue, rows, self.run_dir, **self.settings.map_options())
+        options = self.settings.map_options() | ({} if seed is None else {"seed": seed})
+        return map_stage(name, visual, critiques, self.catalogue, rows, self.run_dir, **options)
+
+    def critique_ablation(self, rows: dict[str, Sequence[int]]) -> pd.DataFrame:
+        """Image only vs image + generated critiques under each protocol, one head per ablation seed, scored on
+        rows["test"]: per condition the mean test SRCC over seeds with its bootstrap interval, and per protocol the
+        paired difference (critiques - image only) with its interval (seed_paired_difference).
+        Columns: condition, protocol, srcc, low, high, per_seed (list)."""
+        from iaa_lib.cgiaa.pipeline import CRITIQUE_PROTOCOLS
+        from iaa_lib.training.ablation import seed_paired_difference
+
+        features, seeds = self.stages.features, self.settings.ablation_seeds()
+
+        def predictions(tag: str, text: torch.Tensor | None) -> list[np.ndarray]:
+            return [self.map_head(tag, features, text, rows, seed)[3]["pred_mos"].to_numpy() for seed in seeds]
+
+        truth = self.map_head("image_only", features, None, rows, seeds[0])[3]["mos"].to_numpy()
+        constant = [np.zeros(len(truth))] * len(seeds)  # ranks nothing (SRCC 0): the difference is the SRCC itself
+        image_only = predictions("image_only", None)
+        table = [("image only", "either", seed_paired_difference(truth, image_only, constant))]
+        for protocol in CRITIQUE_PROTOCOLS:
+            fused = predictions("image_generated_critiques", self.critiques(protocol)[1])
+            table += [("image + generated critiques", protocol, seed_paired_difference(truth, fused, constant)),
+                      ("difference (critiques - image only)", protocol,
+                       seed_paired_difference(truth, fused, image_only))]
+        return pd.DataFrame([(c, p, d["difference"], d["low"], d["high"], d["per_seed"]) for c, p, d in table],
+                            columns=["condition", "protocol", "srcc", "low", "high", "per_seed"])
 
 
 def load_chapter(settings: CGIAASettings, run_dir: str | os.PathLike = RUN_DIR) -> Chapter:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -317,9 +317,9 @@ def expert_captions(catalogue: pd.DataFrame, splitter, splits: Sequence[str] = (
 
 
 def experts_stage(cfg, embeddings: torch.Tensor, captions: pd.DataFrame, run_dir: str | os.PathLike,
-                  schedule: ExpertSchedule, vlap_key: str):
+                  schedule: ExpertSchedule, vlap_key: str, name: str = "experts"):
     """Tokenizer (compact BPE fitted on the captions, or GPT-2's for loaded weights), experts trained on the
-    captions (checkpoint in run_dir/experts; vlap_key: the VLAP run's config_hash). Returns (experts, tokenizer,
+    captions (checkpoint in run_dir/<name>; vlap_key: the VLAP run's config_hash). Returns (experts, tokenizer,
     history)."""
     from iaa_lib.cgiaa.tokenizer import LocalGPT2Tokenizer
     from iaa_lib.cgiaa.model import build_experts
@@ -333,7 +333,7 @@ def experts_stage(cfg, embeddings: torch.Tensor, captions: pd.DataFrame, run_dir
     settings = {"stage": "experts", "config": cfg.as_dict(), "schedule": asdict(schedule), "vlap": vlap_key,
                 "captions": fingerprint(captions[["image_index", "sentence", "attribute"]].values.tolist())}
     history = train_experts(experts, tokenizer, embeddings, captions, cfg.caption_tokens, schedule,
-                            Path(run_dir) / "experts", settings)
+                            Path(run_dir) / name, settings)
     return experts, tokenizer, history
 
 
@@ -375,6 +375,7 @@ def map_stage(name: str, visual: torch.Tensor | None, critiques: torch.Tensor | 
     n = len(catalogue)
     visual_all = visual if visual is not None else torch.zeros(n, 0)
     critiques_all = critiques if critiques is not None else torch.zeros(n, 0, 1)
+    torch.manual_seed(seed)  # the head's initial weights follow the seed, not whatever ran before
     head = MAPHead(visual_all.shape[1], critiques_all.shape[2] if critiques is not None else 0,
                    critiques_all.shape[1], hidden=hidden, dropout=dropout)
 
@@ -387,7 +388,7 @@ def map_stage(name: str, visual: torch.Tensor | None, critiques: torch.Tensor | 
     labels = catalogue[["image_id", "mos", *DIST_COLUMNS]].astype({"image_id": str}).values.tolist()
     data_key = fingerprint(visual_all, critiques_all, {s: list(map(int, r)) for s, r in rows.items()}, labels)
     cfg = FitConfig(epochs=epochs, lr=lr, weight_decay=0.01, schedule="cosine", seed=seed, progress=False,
-                    out_dir=str(Path(run_dir) / "map" / f"{name}-{data_key}"), extra={"data": data_key})
+                    out_dir=str(Path(run_dir) / "map" / f"{name}-seed{seed}-{data_key}"), extra={"data": data_key})
     head, history = fit_or_load(head, EMDLoss(r=2, reduction="sample"), loaders["train"], loaders["val"], cfg)
     metrics, predictions = evaluate(head, loaders["test"], return_predictions=True)
     return head, history, metrics, predictions
@@ -404,7 +405,9 @@ class Stages:
     tokenizer: object
     critiques: pd.DataFrame
     critique_texts: list[list[str]]
-    generated: torch.Tensor  # (N, 4, E) embeddings of the generated critiques
+    generated: torch.Tensor  # (N, 4, E) embeddings of the generated critiques (experts saw the training images)
+    captions: pd.DataFrame  # the experts' training captions (expert_captions)
+    vlap_key: str  # the VLAP run's config_hash
 
 
 def load_stages(cfg, catalogue: pd.DataFrame, run_dir: str | os.PathLike, vlap_schedule: VLAPSchedule,
@@ -420,4 +423,62 @@ def load_stages(cfg, catalogue: pd.DataFrame, run_dir: str | os.PathLike, vlap_s
                                                        vlap_history["config_hash"])
     critiques = critiques_stage(experts, tokenizer, embeddings, cfg, run_dir, expert_history["config_hash"])
     texts = critique_matrix(critiques, ATTRIBUTES, len(catalogue))
-    return Stages(clip, features, embeddings, experts, tokenizer, critiques, texts, critique_embeddings(clip, texts))
+    return Stages(clip, features, embeddings, experts, tokenizer, critiques, texts, critique_embeddings(clip, texts),
+                  captions, vlap_history["config_hash"])
+
+
+# ----------------------------------------------------------------------------------------------- protocols
+CRITIQUE_PROTOCOLS = ("cross_fitted", "as_published")
+
+
+def caption_folds(captions: pd.DataFrame, n_folds: int = 2, seed: int = 0) -> list[np.ndarray]:
+    """The captioned images' image_index split into n_folds disjoint folds of (nearly) equal size, seeded."""
+    images = np.array(sorted(set(captions["image_index"].tolist())))
+    order = np.random.default_rng(seed).permutation(len(images))
+    return [np.sort(images[order[k::n_folds]]) for k in range(n_folds)]
+
+
+def critique_writers(n_images: int, folds: Sequence[np.ndarray]) -> np.ndarray:
+    """Which fold's experts write each image's critiques (N,): a fold-k training image the next fold's
+    ((k + 1) mod n_folds), every other image (val, test, uncaptioned) fold image_index mod n_folds, alternating."""
+    writer = np.arange(n_images) % len(folds)
+    for k, fold in enumerate(folds):
+        writer[fold] = (k + 1) % len(folds)
+    return writer
+
+
+def cross_fitted_critiques(cfg, embeddings: torch.Tensor, captions: pd.DataFrame, run_dir: str | os.PathLike,
+                           schedule: ExpertSchedule, vlap_key: str, n_folds: int = 2) -> pd.DataFrame:
+    """Critiques written by experts that never saw the image: one expert set per fold of the captioned images
+    (checkpoints run_dir/experts-fold<k>), each writing for the images critique_writers gives it. Each set runs
+    the schedule's epochs over its fold (steps and warm-up / n_folds), so all folds together cost one training.
+    Columns as generate_critiques plus writer (the fold whose experts wrote the row)."""
+    folds = caption_folds(captions, n_folds, schedule.seed)
+    schedule = replace(schedule, steps=max(1, schedule.steps // n_folds), warmup=max(1, schedule.warmup // n_folds))
+    writer = critique_writers(len(embeddings), folds)
+    parts = []
+    for k, fold in enumerate(folds):
+        experts, tokenizer, history = experts_stage(cfg, embeddings, captions[captions["image_index"].isin(fold)],
+                                                    run_dir, schedule, vlap_key, name=f"experts-fold{k}")
+        rows = np.flatnonzero(writer == k)
+        written = critiques_stage(experts, tokenizer, embeddings[torch.from_numpy(rows)], cfg, run_dir,
+                                  history["config_hash"])
+        parts.append(written.assign(image_index=rows[written["image_index"].to_numpy()], writer=k))
+    return pd.concat(parts, ignore_index=True).sort_values(["image_index", "attribute"], ignore_index=True)
+
+
+def protocol_critiques(stages: Stages, cfg, run_dir: str | os.PathLike, schedule: ExpertSchedule,
+                       protocol: str) -> tuple[list[list[str]], torch.Tensor]:
+    """The generated critiques of every image under a protocol: texts [image][attribute] and embeddings (N, 4, E).
+
+    "as_published": the experts trained on every training image write every image's critiques (so a training
+    image's critiques come from experts that saw it); "cross_fitted": cross_fitted_critiques (two folds)."""
+    from iaa_lib.cgiaa.attributes import ATTRIBUTES
+
+    if protocol not in CRITIQUE_PROTOCOLS:
+        raise ValueError(f"critique_protocol must be one of {CRITIQUE_PROTOCOLS}, got {protocol!r}")
+    if protocol == "as_published":
+        return stages.critique_texts, stages.generated
+    critiques = cross_fitted_critiques(cfg, stages.embeddings, stages.captions, run_dir, schedule, stages.vlap_key)
+    texts = critique_matrix(critiques, ATTRIBUTES, len(stages.embeddings))
+    return texts, critique_embeddings(stages.clip, texts)

@@ -47,7 +47,7 @@ def catalogue(data) -> pd.DataFrame:
 def compare(data, s: dict, out_dir: Path, seed: int):
     """Run CG-IAA's stages (VLAP, experts, MAP on image + generated critiques) on the protocol's split, with the
     chapter's settings of profile s["profile"] updated by s."""
-    from iaa_lib.cgiaa.pipeline import load_stages, map_stage
+    from iaa_lib.cgiaa.pipeline import load_stages, map_stage, protocol_critiques
 
     settings = replace(PROFILES.get(s["profile"]), **s, seed=seed)
     if settings.config == "full" and not settings.gpt2_path:
@@ -57,9 +57,11 @@ def compare(data, s: dict, out_dir: Path, seed: int):
     stages = load_stages(settings.model_config(), frame, out_dir, settings.vlap_schedule(),
                          settings.train_image_tower, settings.expert_schedule(), settings.zero_shot)
     rows = {name: list(frame.index[frame["split"] == name]) for name in ("train", "val", "test")}
-    head, history, _, predictions = map_stage("image_generated_critiques", stages.features, stages.generated, frame,
+    texts, generated = protocol_critiques(stages, settings.model_config(), out_dir, settings.expert_schedule(),
+                                          settings.critique_protocol)
+    head, history, _, predictions = map_stage("image_generated_critiques", stages.features, generated, frame,
                                               rows, out_dir, **settings.map_options())
-    critiques = {frame["image_id"].iloc[r]: stages.critique_texts[r] for r in rows["test"]}
+    critiques = {frame["image_id"].iloc[r]: texts[r] for r in rows["test"]}
     return head, history, predictions, {"critiques": critiques}
 
 

@@ -29,6 +29,7 @@
 # %% tags=["parameters"]
 profile = "smoke"
 n_show = 4
+critique_protocol = "cross_fitted"
 seed = 0
 data_root = None
 gpt2_path = None
@@ -59,8 +60,8 @@ settings = PROFILES.resolve(profile, globals())
 
 # %%
 chapter = load_chapter(settings)
-catalogue, clip, texts = chapter.catalogue, chapter.stages.clip, chapter.stages.critique_texts
-features, generated = chapter.stages.features, chapter.stages.generated
+catalogue, clip, features = chapter.catalogue, chapter.stages.clip, chapter.stages.features
+texts, generated = chapter.critiques()  # the settings' critique_protocol (notebook 3)
 rows = chapter.split_rows("synthetic" if settings.n_synthetic else "ava_sample")
 head, _, test_metrics, _ = chapter.map_head("image_generated_critiques", features, generated, rows)
 head.eval()
