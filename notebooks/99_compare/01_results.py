@@ -53,10 +53,12 @@ run_dir = "runs/99_compare"
 metrics_file = "runs/99_compare/01_results.json"
 
 # %%
-if profile == "full":
-    # data_root: your AVA images; test_list: e.g. aesthetics_image_lists/generic_test.jpgl;
-    # cgiaa_gpt2_path: a local GPT-2 folder (Hugging Face layout) for CG-IAA's critique experts
-    protocols, threads = "ava", 0
+# full: data_root = your AVA images; test_list = e.g. aesthetics_image_lists/generic_test.jpgl;
+# cgiaa_gpt2_path = a local GPT-2 folder (Hugging Face layout) for CG-IAA's critique experts
+from iaa_lib.book.profiles import RESULTS_PROFILES
+
+settings = RESULTS_PROFILES.resolve(profile, globals())
+protocols, threads = settings.protocols, settings.threads
 
 # %%
 import matplotlib.pyplot as plt

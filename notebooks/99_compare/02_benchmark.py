@@ -54,9 +54,11 @@ out_dir = "runs/99_compare/benchmark"
 metrics_file = "runs/99_compare/02_benchmark.json"
 
 # %%
-if profile == "full":
-    device, batch_size, steps, warmup, threads, isolate = "auto", 16, 20, 3, 0, "mode"
-    precisions, compiled = "default", "default"  # CUDA: fp32 + bf16 autocast, eager + torch.compile
+from iaa_lib.book.profiles import BENCHMARK_PROFILES
+
+settings = BENCHMARK_PROFILES.resolve(profile, globals())
+device, batch_size, steps, warmup = settings.device, settings.batch_size, settings.steps, settings.warmup
+threads, isolate, precisions, compiled = settings.threads, settings.isolate, settings.precisions, settings.compiled
 
 # %%
 import time

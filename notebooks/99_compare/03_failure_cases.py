@@ -44,8 +44,10 @@ run_dir = "runs/99_compare"
 metrics_file = "runs/99_compare/03_failure_cases.json"
 
 # %%
-if profile == "full":
-    protocol, threads = "ava", 0
+from iaa_lib.book.profiles import FAILURE_PROFILES
+
+settings = FAILURE_PROFILES.resolve(profile, globals())
+protocol, threads = settings.protocol, settings.threads
 
 # %%
 import textwrap

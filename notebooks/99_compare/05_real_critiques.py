@@ -63,9 +63,11 @@ metrics_file = "runs/99_compare/05_real_critiques.json"
 # %%
 import time
 
+from iaa_lib.book.profiles import CRITIQUE_PROFILES
+
 started = time.perf_counter()
-if profile == "full":
-    cdcm_epochs, map_epochs, n_boot, threads = 20, 40, 1000, 0
+settings = CRITIQUE_PROFILES.resolve(profile, globals())
+cdcm_epochs, map_epochs, n_boot, threads = settings.cdcm_epochs, settings.map_epochs, settings.n_boot, settings.threads
 
 # %%
 import matplotlib.pyplot as plt
