@@ -1,0 +1,1 @@
+"""CG-IAA (TCSVT 2024): aesthetic CLIP, attribute experts that write critiques, text + image fusion."""
