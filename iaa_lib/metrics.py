@@ -12,7 +12,7 @@ Conventions (see the book's conventions chapter):
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import scipy.optimize
@@ -20,6 +20,7 @@ import scipy.stats
 import torch
 
 HIGH_IF_RULES = ("gt", "ge")
+BOOTSTRAP_CHUNK_VALUES = 2_000_000  # resampled values per array that paired_srcc_bootstrap ranks at once
 
 
 def _to_numpy(values: Any, name: str) -> np.ndarray:
@@ -256,3 +257,57 @@ def bootstrap_ci(
         estimates[index] = metric_fn(pred_array[resample], true_array[resample])
     low, high = np.quantile(estimates, [alpha / 2, 1 - alpha / 2])
     return float(low), float(high)
+
+
+def _centred_ranks(rows: np.ndarray) -> np.ndarray:
+    """Average ranks (ties shared) of each row of a (B, N) array, minus the row's mean rank."""
+    ranks = scipy.stats.rankdata(rows, axis=1)
+    return ranks - ranks.mean(axis=1, keepdims=True)
+
+
+def _rank_correlation(pred_ranks: np.ndarray, true_ranks: np.ndarray) -> np.ndarray:
+    """Row-wise Pearson r of centred ranks (B,); 0 where either row is constant."""
+    norms = np.sqrt((pred_ranks**2).sum(axis=1) * (true_ranks**2).sum(axis=1))
+    covariance = (pred_ranks * true_ranks).sum(axis=1)
+    return np.divide(covariance, norms, out=np.zeros_like(covariance), where=norms > 0)
+
+
+def srcc_rows(pred_rows: np.ndarray, true_rows: np.ndarray) -> np.ndarray:
+    """SRCC of each row pair of (B, N) arrays (average ranks for ties); a row where either side is constant gets 0."""
+    return _rank_correlation(_centred_ranks(pred_rows), _centred_ranks(true_rows))
+
+
+def paired_srcc_bootstrap(true: Any, predictions: Sequence[Any], n_boot: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(SRCC of each prediction on the whole set (P,), SRCC of each on every bootstrap resample (P, n_boot)).
+
+    Resample k takes the rows ``np.random.default_rng(seed).integers(0, N, (n_boot, N))[k]`` of truth and of
+    every prediction, so all predictions (and calls with the same N, n_boot and seed) share their resamples. A
+    prediction that is constant (in the whole set or in a resample) ranks nothing: its SRCC there counts as 0."""
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    true_array = _scores(true, "true")
+    arrays = np.stack([_score_pair(pred, true_array, min_samples=2, pred_name=f"predictions[{k}]")[0]
+                       for k, pred in enumerate(predictions)])
+    if np.all(true_array == true_array[0]):
+        raise ValueError(f"true is constant ({true_array[0]!r} for all {true_array.size} samples): a correlation is undefined")
+    rows = np.random.default_rng(seed).integers(0, true_array.size, size=(n_boot, true_array.size))
+    whole = srcc_rows(arrays, np.broadcast_to(true_array, arrays.shape))
+    resampled = np.empty((len(arrays), n_boot))
+    chunk = max(1, BOOTSTRAP_CHUNK_VALUES // true_array.size)  # resamples scored at once (bounds the memory)
+    for start in range(0, n_boot, chunk):
+        block = rows[start:start + chunk]
+        true_ranks = _centred_ranks(true_array[block])
+        resampled[:, start:start + chunk] = [_rank_correlation(_centred_ranks(array[block]), true_ranks) for array in arrays]
+    return whole, resampled
+
+
+def paired_srcc_difference(
+    true: Any, pred_a: Any, pred_b: Any, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0
+) -> tuple[float, float, float]:
+    """(SRCC(a) - SRCC(b), its percentile-bootstrap (1 - alpha) interval low, high) on shared resamples
+    (paired_srcc_bootstrap)."""
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    whole, resampled = paired_srcc_bootstrap(true, [pred_a, pred_b], n_boot, seed)
+    low, high = np.quantile(resampled[0] - resampled[1], [alpha / 2, 1 - alpha / 2])
+    return float(whole[0] - whole[1]), float(low), float(high)

@@ -51,7 +51,7 @@ def toc_notebooks(root: Path = REPO_ROOT) -> list[Path]:
 # Notebooks that read what every other notebook recorded: executed after all the others.
 RUN_LAST = ("notebooks/99_compare/04_results_to_cite",)
 # Notebooks that need nothing from the notebooks before them in their chapter: a group of their own.
-INDEPENDENT = ("notebooks/99_compare/02_benchmark",)
+INDEPENDENT = ("notebooks/99_compare/02_benchmark", "notebooks/99_compare/05_real_critiques")
 
 
 def notebook_groups(root: Path = REPO_ROOT) -> tuple[list[list[Path]], list[Path]]:
