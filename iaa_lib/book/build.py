@@ -186,15 +186,16 @@ def render_html(root: Path = REPO_ROOT) -> Path:
     return build_dir / "html"
 
 
-def execute_and_record(root: Path = REPO_ROOT, jobs: int = 2, log=print) -> dict[str, dict[str, Any]]:
+def execute_and_record(root: Path = REPO_ROOT, jobs: int = 2, log=print, command: str | None = None
+                       ) -> dict[str, dict[str, Any]]:
     """Execute every notebook, then write _build/notebook_runs.json, the timing table _build/book_timings.md (the
-    Foundations benchmark page includes it) and the key figures; return the runs."""
+    Foundations benchmark page includes it; `command` names what ran it) and the key figures; return the runs."""
     start = time.perf_counter()
     runs = execute_notebooks(root, jobs=jobs, log=log)
     build_dir = root / "_build"
     build_dir.mkdir(exist_ok=True)
     (build_dir / "notebook_runs.json").write_text(json.dumps(runs, indent=2))
-    write_timings(runs, time.perf_counter() - start, build_dir, f"python -m iaa_lib book --jobs {jobs}")
+    write_timings(runs, time.perf_counter() - start, build_dir, command or f"python -m iaa_lib book --jobs {jobs}")
     log(f"exported {len(export_figures(root))} key figures to {root / FIGURES_DIR}")
     return runs
 
