@@ -218,3 +218,34 @@ def test_run_folder_names_only_non_default_settings():
     assert run_folder("runs/ssmr", "synthetic", 0.5, 4) == "runs/ssmr/train/synthetic_a0.5_k4"
     assert (run_folder("r", "baid", 1.0, 0, reference_source="random", variant="as_published")
             == "r/train/baid_a1.0_k0_random_as_published")
+
+
+def test_train_ssmr_initial_weights_follow_the_seed_not_the_process_history(tmp_path, monkeypatch):
+    """The head is built after seeding: whatever drew random numbers before, the same seed starts the same head."""
+    import pandas as pd
+
+    from iaa_lib.blocks.retrieval import FeatureStore, build_index
+    from iaa_lib.ssmr import pipeline
+    from iaa_lib.ssmr.srig import ReferenceSetup
+
+    ids = [f"im{i}" for i in range(12)]
+    generator = torch.Generator().manual_seed(3)
+    semantic = FeatureStore(ids, torch.randn(12, 6, generator=generator))
+    style = FeatureStore(ids, torch.randn(12, 5, generator=generator))
+    splits = {"train": ids[:8], "val": ids[8:10], "test": ids[10:]}
+    frame = pd.DataFrame({"image_id": ids, "mos": torch.linspace(3, 8, 12).tolist()})
+    setup = ReferenceSetup(frame, splits, semantic, style, build_index(semantic.rows(ids[:8]), ids[:8]),
+                           build_index(style.rows(ids[:8]), ids[:8]))
+    initial = []
+
+    def record_initial_weights(model, loss, train_loader, val_loader, cfg):
+        initial.append([p.detach().clone() for p in model.parameters()])
+        return model, {}
+
+    monkeypatch.setattr(pipeline, "fit_or_load", record_initial_weights)
+    for earlier_draws in (0, 5):
+        torch.rand(earlier_draws)  # another notebook cell, or another model, ran first
+        pipeline.train_ssmr(setup, tmp_path, reference_source="random", num_references=2, seed=7)
+    assert all(torch.equal(a, b) for a, b in zip(*initial))
+    pipeline.train_ssmr(setup, tmp_path, reference_source="random", num_references=2, seed=8)
+    assert not all(torch.equal(a, b) for a, b in zip(initial[0], initial[2]))
