@@ -242,9 +242,10 @@ def fit_cdcm(datasets: Mapping[str, Dataset], out_dir: str | os.PathLike, profil
     from iaa_lib.seed import seed_everything
     from iaa_lib.training.engine import FitConfig, fit_or_load
 
+    # measured before seeding: text_feature_std builds a CDCMNet, whose initialisation draws random numbers
+    value_std = text_feature_std(datasets["train"], profile) if model is None and modality == "recalled" else None
     seed_everything(seed)
     if model is None:
-        value_std = text_feature_std(datasets["train"], profile) if modality == "recalled" else None
         model = CDCMNet(profile, variant=variant, modality=modality, w_rec=aux_weight, w_add=aux_weight,
                         w_conf=aux_weight, value_init_std=value_std)
     generator = torch.Generator().manual_seed(seed)
