@@ -5,8 +5,6 @@ Predictions come as frames (image_id, pred_mos[, pred_dist_1..10]) so every text
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +16,7 @@ from torch import nn
 
 from iaa_lib.metrics import srcc
 from iaa_lib.paths import resolve
+from iaa_lib.training.fingerprint import fingerprint
 
 RIDGE_ALPHAS = (0.1, 1.0, 10.0, 100.0)
 
@@ -36,9 +35,8 @@ def encode_texts(encoder: nn.Module, texts: Sequence[str], batch_size: int = 64,
 
 
 def content_key(encoder_name: str, weights: str | None, texts: Sequence[str]) -> str:
-    """16-hex sha256 of the encoder name, its weights and the texts in order (the embedding cache's file key)."""
-    payload = json.dumps([encoder_name, None if weights is None else str(weights), list(texts)])
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+    """16-hex fingerprint of the encoder name, its weights and the texts in order (the embedding cache's file key)."""
+    return fingerprint(encoder_name, None if weights is None else str(weights), list(texts))
 
 
 def cached_text_embeddings(texts: Sequence[str], cache_dir: str | os.PathLike, encoder_name: str = "minilm",
