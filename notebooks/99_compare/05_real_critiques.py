@@ -78,8 +78,9 @@ import torch
 from iaa_lib.blocks.text import comment_feature_rows, comment_sentences
 from iaa_lib.blocks.text_scoring import (EmbeddingTable, cached_text_embeddings, fit_ridge, fit_tfidf,
                                          pooled_embeddings, prediction_frame, top_terms)
-from iaa_lib.book.compare import SOTA_FILE, bootstrap_metrics, paired_differences, results_table
+from iaa_lib.book.compare import bootstrap_metrics, paired_differences, results_table
 from iaa_lib.book.runner import record_metrics
+from iaa_lib.data.sota import sota_table
 from iaa_lib.cdcm.model import ENCODERS
 from iaa_lib.cdcm.text_only import fit_text_branch, text_only_datasets
 from iaa_lib.cgiaa.model import ATTRIBUTE_TITLES, ATTRIBUTES
@@ -234,7 +235,7 @@ pd.concat({"vs MiniLM + ridge": versus_minilm, "vs TF-IDF + ridge": versus_tfidf
 # real DPChallenge comments could be verified for this book (the retrievable sources give abstracts only).
 
 # %%
-published = pd.read_csv(SOTA_FILE)
+published = sota_table()
 published = published[published["split"].str.contains("text only|comments", case=False)]
 published[["method", "venue", "year", "split", "srcc", "plcc", "acc", "status"]]
 
