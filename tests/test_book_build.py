@@ -1,6 +1,7 @@
 """The book build: which notebooks run side by side, and the per-notebook timing table it writes."""
 from __future__ import annotations
 
+import json
 import textwrap
 
 import pandas as pd
@@ -64,6 +65,7 @@ def test_timing_table_names_commit_and_budget(tmp_path):
     text = (tmp_path / "book_timings.md").read_text()
     assert "`python -m iaa_lib book --jobs 2` at commit" in text and "| notebooks/b/01_z | 70.0 | 900 | 60 |" in text
     assert "82 s of notebook time, 80 s wall clock" in text
+    assert json.loads((tmp_path / "book_timings.provenance.json").read_text())["command"] == "python -m iaa_lib book --jobs 2"
 
 
 def test_tagged_figures_are_exported(tmp_path):

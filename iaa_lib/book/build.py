@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import pandas as pd
 import yaml
 
-from iaa_lib.book.provenance import provenance
+from iaa_lib.book.provenance import provenance, write_results_provenance
 from iaa_lib.book.runner import run_notebook
 from iaa_lib.paths import REPO_ROOT
 
@@ -139,6 +139,7 @@ def write_timings(runs: dict[str, dict[str, Any]], wall_seconds: float, out_dir:
     csv_path = out_dir / "book_timings.csv"
     table.to_csv(csv_path, index=False)
     stamp = provenance(command, seed=None, seconds=wall_seconds)
+    write_results_provenance(csv_path, {k: v for k, v in stamp.items() if k != "seed"})
     lines = [f"Recorded by `{command}` at commit `{stamp['commit']}` on {stamp['finished_utc']} "
              f"({stamp['hardware']}): {len(table)} notebooks, {table['seconds'].sum():.0f} s of notebook "
              f"time, {wall_seconds:.0f} s wall clock.", "",
