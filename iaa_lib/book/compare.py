@@ -25,8 +25,9 @@ from iaa_lib.data.sota import sota_table
 from iaa_lib.metrics import score_metrics
 from iaa_lib.models import PAPERS, paper_spec, paper_specs
 from iaa_lib.paths import resolve
+from iaa_lib.profiles import PROFILE_NAMES
 
-PROFILES = ("smoke", "full")
+PROFILES = PROFILE_NAMES  # the chapters' profile names, from the core
 METRICS = ("srcc", "plcc", "krcc", "acc", "emd1", "emd2")
 @dataclass
 class ProtocolData:
