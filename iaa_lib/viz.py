@@ -12,6 +12,28 @@ from iaa_lib.data.images import load_rgb
 from iaa_lib.metrics import plcc, srcc
 
 SCORES = np.arange(1, 11)
+WEIGHT_CHOICES = ("pretrained", "random")
+RANDOM_WEIGHTS_HOOK = "iaa_lib.viz:stamp_random_weights"
+RANDOM_WEIGHTS_LABEL = "RANDOM WEIGHTS (rehearsal): not a result"
+
+
+def stamp_random_weights(fig: plt.Figure) -> None:
+    """Write RANDOM_WEIGHTS_LABEL across the bottom of a figure (a matplotlib figure.hooks entry)."""
+    fig.text(0.5, 0.005, RANDOM_WEIGHTS_LABEL, ha="center", va="bottom", color="crimson", fontsize=9,
+             fontweight="bold")
+
+
+def mark_random_weights(weights: str) -> bool:
+    """Stamp every figure pyplot creates from now on when weights == "random"; True when stamping is on.
+
+    Raises ValueError for a weights value other than WEIGHT_CHOICES."""
+    if weights not in WEIGHT_CHOICES:
+        raise ValueError(f"weights must be one of {WEIGHT_CHOICES}, got {weights!r}")
+    hooks = [hook for hook in plt.rcParams["figure.hooks"] if hook != RANDOM_WEIGHTS_HOOK]
+    if weights == "random":
+        hooks.append(RANDOM_WEIGHTS_HOOK)
+    plt.rcParams["figure.hooks"] = hooks
+    return weights == "random"
 
 
 def image_grid(images: Sequence[Image.Image | str | os.PathLike], titles: Sequence[str] | None = None,
