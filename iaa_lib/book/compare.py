@@ -3,8 +3,9 @@ chapter's recipe, all scored by the same metrics with paired bootstrap confidenc
 
 ``load_protocol(dataset, ...)`` gives the shared data; ``train_and_predict(model, data, profile, run_dir)`` trains
 (or loads, through ``fit_or_load``) one model and returns its test predictions plus what its visualisation
-needs; ``bootstrap_metrics`` scores a set of runs once, and ``results_table`` and ``paired_differences`` read it; ``disagreement`` ranks the test
-images by how much the models disagree about them.
+needs; ``start``, ``protocol_data`` and ``train_models`` do the same from a notebook's ``ComparisonSettings``;
+``bootstrap_metrics`` scores a set of runs once, and ``results_table`` and ``paired_differences`` read it;
+``disagreement`` ranks the test images by how much the models disagree about them.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
+from iaa_lib.book.profiles import ComparisonSettings
 from iaa_lib.data.labelled_sets import labelled_set
 from iaa_lib.data.labels import DIST_COLUMNS
 from iaa_lib.data.sample import load_dpc_comments, load_sample_comments
@@ -26,6 +28,7 @@ from iaa_lib.metrics import score_metrics
 from iaa_lib.models import PAPERS, paper_spec, paper_specs
 from iaa_lib.paths import resolve
 from iaa_lib.profiles import PROFILE_NAMES
+from iaa_lib.seed import seed_and_threads
 
 PROFILES = PROFILE_NAMES  # the chapters' profile names, from the core
 METRICS = ("srcc", "plcc", "krcc", "acc", "emd1", "emd2")
@@ -118,6 +121,26 @@ def train_and_predict(name: str, data: ProtocolData, profile: str = "smoke",
         raise RuntimeError(f"{name} predicted {len(predicted)} images but the test split has {len(test_ids)}")
     run.predictions = run.predictions.assign(image_id=run.predictions["image_id"].astype(str))
     return run
+
+
+def start(settings: ComparisonSettings) -> None:
+    """A Comparison notebook's first step: seed everything with settings.seed and set torch's threads."""
+    seed_and_threads(settings.seed, settings.threads)
+
+
+def protocol_data(settings: ComparisonSettings, protocol: str) -> ProtocolData:
+    """load_protocol(protocol) with the settings' synthetic set, AVA copy ("" = none), seed and run_dir."""
+    return load_protocol(protocol, settings.run_dir, n_synthetic=settings.n_synthetic,
+                         synthetic_size=settings.synthetic_size, data_root=settings.data_root or None,
+                         test_list=settings.test_list or None, seed=settings.seed)
+
+
+def train_models(settings: ComparisonSettings, data: ProtocolData) -> dict[str, ModelRun]:
+    """train_and_predict of every model of settings.models on `data` (trained, or loaded when finished)."""
+    overrides = settings.overrides()
+    return {name: train_and_predict(name, data, settings.profile, settings.run_dir, settings.seed,
+                                    overrides.get(name))
+            for name in settings.model_names()}
 
 
 # ------------------------------------------------------------------------------------------ scoring
