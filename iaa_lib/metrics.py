@@ -277,20 +277,28 @@ def srcc_rows(pred_rows: np.ndarray, true_rows: np.ndarray) -> np.ndarray:
     return _rank_correlation(_centred_ranks(pred_rows), _centred_ranks(true_rows))
 
 
+def bootstrap_rows(n: int, n_boot: int, seed: int = 0) -> np.ndarray:
+    """(n_boot, n) row indices drawn with replacement, ``np.random.default_rng(seed).integers(0, n, (n_boot, n))``:
+    the resamples of every paired bootstrap (here and in the comparison), shared by all calls with the same n,
+    n_boot and seed."""
+    if n < 2:
+        raise ValueError(f"need at least 2 test images to bootstrap, got {n}")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+
+
 def paired_srcc_bootstrap(true: Any, predictions: Sequence[Any], n_boot: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(SRCC of each prediction on the whole set (P,), SRCC of each on every bootstrap resample (P, n_boot)).
 
-    Resample k takes the rows ``np.random.default_rng(seed).integers(0, N, (n_boot, N))[k]`` of truth and of
-    every prediction, so all predictions (and calls with the same N, n_boot and seed) share their resamples. A
-    prediction that is constant (in the whole set or in a resample) ranks nothing: its SRCC there counts as 0."""
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    Resample k takes the rows ``bootstrap_rows(N, n_boot, seed)[k]`` of truth and of every prediction, so all
+    predictions (and calls with the same N, n_boot and seed) share their resamples. A prediction that is constant (in the whole set or in a resample) ranks nothing: its SRCC there counts as 0."""
     true_array = _scores(true, "true")
     arrays = np.stack([_score_pair(pred, true_array, min_samples=2, pred_name=f"predictions[{k}]")[0]
                        for k, pred in enumerate(predictions)])
     if np.all(true_array == true_array[0]):
         raise ValueError(f"true is constant ({true_array[0]!r} for all {true_array.size} samples): a correlation is undefined")
-    rows = np.random.default_rng(seed).integers(0, true_array.size, size=(n_boot, true_array.size))
+    rows = bootstrap_rows(true_array.size, n_boot, seed)
     whole = srcc_rows(arrays, np.broadcast_to(true_array, arrays.shape))
     resampled = np.empty((len(arrays), n_boot))
     chunk = max(1, BOOTSTRAP_CHUNK_VALUES // true_array.size)  # resamples scored at once (bounds the memory)

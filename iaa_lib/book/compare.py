@@ -24,7 +24,7 @@ from iaa_lib.data.labels import DIST_COLUMNS
 from iaa_lib.data.sample import load_dpc_comments, load_sample_comments
 from iaa_lib.data.splits import apply_split, assert_disjoint
 from iaa_lib.data.sota import sota_table
-from iaa_lib.metrics import score_metrics
+from iaa_lib.metrics import bootstrap_rows, score_metrics
 from iaa_lib.models import PAPERS, paper_spec, paper_specs
 from iaa_lib.paths import resolve
 from iaa_lib.profiles import PROFILE_NAMES
@@ -169,15 +169,6 @@ def metric_values(pred_mos: np.ndarray, mos: np.ndarray, pred_dist: np.ndarray |
     return {metric: values.get(metric, float("nan")) for metric in METRICS}
 
 
-def _bootstrap_rows(n: int, n_boot: int, seed: int) -> np.ndarray:
-    """(n_boot, n) row indices drawn with replacement: the same resamples for every model (a paired bootstrap)."""
-    if n < 2:
-        raise ValueError(f"need at least 2 test images to bootstrap, got {n}")
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
-    return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
-
-
 def _bootstrap_estimates(frame: pd.DataFrame, truth: pd.DataFrame, resamples: np.ndarray, **rule) -> pd.DataFrame:
     pred_mos, mos = frame["pred_mos"].to_numpy(np.float64), truth["mos"].to_numpy(np.float64)
     pred_dist, dist = _pred_dist(frame), truth[DIST_COLUMNS].to_numpy(np.float64)
@@ -201,7 +192,7 @@ def bootstrap_metrics(predictions: dict[str, pd.DataFrame], truth: pd.DataFrame,
     """Paired percentile bootstrap of every model's metrics; truth: the test rows (image_id, mos, dist_1..10)."""
     aligned = _aligned(predictions, truth)
     mos, dist = truth["mos"].to_numpy(np.float64), truth[DIST_COLUMNS].to_numpy(np.float64)
-    resamples = _bootstrap_rows(len(truth), n_boot, seed)
+    resamples = bootstrap_rows(len(truth), n_boot, seed)
     rule = dict(threshold=threshold, high_if=high_if)
     point = pd.DataFrame({name: metric_values(frame["pred_mos"].to_numpy(np.float64), mos, _pred_dist(frame), dist,
                                               **rule) for name, frame in aligned.items()}).T
