@@ -49,6 +49,9 @@ cgiaa_gpt2_path = ""
 n_boot = 1000
 threads = 1
 seed = 0
+max_steps = 0
+weights = "pretrained"
+manifest = ""
 run_dir = "runs/99_compare"
 metrics_file = "runs/99_compare/01_results.json"
 
@@ -57,8 +60,11 @@ metrics_file = "runs/99_compare/01_results.json"
 # cgiaa_gpt2_path = a local GPT-2 folder (Hugging Face layout) for CG-IAA's critique experts
 from iaa_lib.book.profiles import RESULTS_PROFILES
 
+from iaa_lib.viz import mark_random_weights
+
 settings = RESULTS_PROFILES.resolve(profile, globals())
 protocols, threads = settings.protocols, settings.threads
+mark_random_weights(settings.weights)  # weights="random" (a rehearsal): every figure says so
 
 # %%
 import matplotlib.pyplot as plt
@@ -88,7 +94,8 @@ protocol_names = [p.strip() for p in protocols.split(",") if p.strip()]
 
 # %%
 datasets = {name: load_protocol(name, run_dir, n_synthetic=n_synthetic, synthetic_size=synthetic_size,
-                                data_root=data_root or None, test_list=test_list or None, seed=seed)
+                                data_root=data_root or None, test_list=test_list or None, seed=seed,
+                                manifest=settings.manifest or None)
             for name in protocol_names}
 pd.DataFrame({name: {split: len(ids) for split, ids in data.splits.items()} for name, data in datasets.items()}).T
 
@@ -100,7 +107,8 @@ pd.DataFrame({name: {split: len(ids) for split, ids in data.splits.items()} for 
 # since the models train different losses (EMD, AdaEMD, SmoothL1, EMD plus memory terms).
 
 # %%
-runs = {name: {m: train_and_predict(m, data, profile, run_dir, seed, overrides.get(m)) for m in model_names}
+runs = {name: {m: train_and_predict(m, data, profile, run_dir, seed, overrides.get(m), settings.max_steps,
+                                    settings.weights) for m in model_names}
         for name, data in datasets.items()}
 
 fig, axes = plt.subplots(1, len(runs), figsize=(5.5 * len(runs), 3.4), squeeze=False)
@@ -187,6 +195,9 @@ paper_numbers(model_names)
 # %%
 _ = record_metrics(metrics_file, {
     "profile": profile,
+    "weights": settings.weights,
+    "max_steps": settings.max_steps,
+    "n_parameters": {m: sum(p.numel() for p in run.model.parameters()) for m, run in next(iter(runs.values())).items()},
     "protocols": {name: datasets[name].describe() for name in runs},
     "n_boot": n_boot,
     **{f"{name}.{m}": {

@@ -40,14 +40,20 @@ cgiaa_gpt2_path = ""
 display_size = 224
 threads = 1
 seed = 0
+max_steps = 0
+weights = "pretrained"
+manifest = ""
 run_dir = "runs/99_compare"
 metrics_file = "runs/99_compare/03_failure_cases.json"
 
 # %%
 from iaa_lib.book.profiles import FAILURE_PROFILES
 
+from iaa_lib.viz import mark_random_weights
+
 settings = FAILURE_PROFILES.resolve(profile, globals())
 protocol, threads = settings.protocol, settings.threads
+mark_random_weights(settings.weights)  # weights="random" (a rehearsal): every figure says so
 
 # %%
 import textwrap
@@ -77,8 +83,10 @@ overrides = {"cgiaa": {"gpt2_path": cgiaa_gpt2_path}} if cgiaa_gpt2_path else {}
 
 # %%
 data = load_protocol(protocol, run_dir, n_synthetic=n_synthetic, synthetic_size=synthetic_size,
-                     data_root=data_root or None, test_list=test_list or None, seed=seed)
-runs = {m: train_and_predict(m, data, profile, run_dir, seed, overrides.get(m)) for m in model_names}
+                     data_root=data_root or None, test_list=test_list or None, seed=seed,
+                     manifest=settings.manifest or None)
+runs = {m: train_and_predict(m, data, profile, run_dir, seed, overrides.get(m), settings.max_steps,
+                             settings.weights) for m in model_names}
 truth = data.parts()["test"]
 ranked = disagreement({m: r.predictions for m, r in runs.items()}, truth)
 print(data.describe())
@@ -174,6 +182,8 @@ pd.DataFrame(texts)
 # %%
 _ = record_metrics(metrics_file, {
     "profile": profile,
+    "weights": settings.weights,
+    "max_steps": settings.max_steps,
     "protocol": data.describe(),
     "n_test": len(ranked),
     "mean_spread": float(ranked["spread"].mean()),
