@@ -19,7 +19,7 @@ import pandas as pd
 import yaml
 
 from iaa_lib.book.provenance import provenance, write_results_provenance
-from iaa_lib.book.runner import run_notebook
+from iaa_lib.book.runner import DEFAULT_CELL_TIMEOUT_S, run_notebook
 from iaa_lib.paths import REPO_ROOT
 
 NOTEBOOK_BUDGET_S = 60  # smoke profile, 2-core CPU
@@ -81,9 +81,11 @@ def previous_seconds(root: Path = REPO_ROOT) -> dict[str, float]:
 
 
 def _execute_in_child(path: Path, attempts: int = 3, parameters: dict[str, Any] | None = None,
-                      output: Path | None = None, env: dict[str, str] | None = None) -> dict[str, Any]:
+                      output: Path | None = None, env: dict[str, str] | None = None,
+                      cell_timeout_s: int = DEFAULT_CELL_TIMEOUT_S) -> dict[str, Any]:
     """Run one notebook in a fresh process (with `parameters`, its executed copy at `output`, default beside the
-    source, under the environment `env`, default this one's); {seconds, peak_rss_mib (its kernel's), metrics}.
+    source, under the environment `env`, default this one's, each cell given cell_timeout_s seconds);
+    {seconds, peak_rss_mib (its kernel's), metrics}.
 
     Kernels started at the same moment can draw the same free TCP port (jupyter_client picks, releases, then
     binds it); such a start fails before any cell runs and is retried, any other failure is raised at once."""
@@ -91,7 +93,7 @@ def _execute_in_child(path: Path, attempts: int = 3, parameters: dict[str, Any] 
         with tempfile.TemporaryDirectory() as tmp:
             report = Path(tmp) / "report.json"
             proc = subprocess.run([sys.executable, "-m", "iaa_lib.book.build", str(path), str(report),
-                                   json.dumps(parameters or {}), str(output or "")],
+                                   json.dumps(parameters or {}), str(output or ""), str(cell_timeout_s)],
                                   capture_output=True, text=True, env=env)
             if proc.returncode == 0:
                 return json.loads(report.read_text())
@@ -104,13 +106,14 @@ def _execute_in_child(path: Path, attempts: int = 3, parameters: dict[str, Any] 
 
 def execute_notebooks(root: Path = REPO_ROOT, jobs: int = 2, log=print,
                       parameters: Callable[[str], dict[str, Any] | None] | None = None,
-                      output_dir: Path | None = None, env: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
+                      output_dir: Path | None = None, env: dict[str, str] | None = None,
+                      cell_timeout_s: int = DEFAULT_CELL_TIMEOUT_S) -> dict[str, dict[str, Any]]:
     """Execute every book notebook, `jobs` chapters side by side, each notebook in its own process; return
     name -> {seconds, peak_rss_mib, metrics}, in reading order.
 
     Default: the smoke defaults, executed copies beside the sources. `parameters(name)` gives a notebook's
     parameters (None: the notebook is left out); `output_dir` holds the executed copies (<name>.ipynb), `env` the
-    children's environment (the rehearsal's)."""
+    children's environment (the rehearsal's), cell_timeout_s the seconds one cell may run."""
     groups, last = notebook_groups(root)
     before = previous_seconds(root)
     groups.sort(key=lambda group: -sum(before.get(str(p.relative_to(root).with_suffix("")), 0) for p in group))
@@ -123,7 +126,8 @@ def execute_notebooks(root: Path = REPO_ROOT, jobs: int = 2, log=print,
             return
         output = None if output_dir is None else output_dir / f"{name}.ipynb"
         log(f"executing {name} ...")
-        results[name] = _execute_in_child(path, parameters=passed, output=output, env=env)
+        results[name] = _execute_in_child(path, parameters=passed, output=output, env=env,
+                                          cell_timeout_s=cell_timeout_s)
         log(f"  {name} done in {results[name]['seconds']:.1f} s, peak {results[name]['peak_rss_mib']:.0f} MiB")
 
     def run_group(group: list[Path]) -> None:
@@ -275,14 +279,15 @@ class KernelMemory:
         return self.peak_kib / 1024
 
 
-def _child_main(notebook: str, report: str, parameters: str = "{}", output: str = "") -> None:
+def _child_main(notebook: str, report: str, parameters: str = "{}", output: str = "",
+                cell_timeout_s: str = str(DEFAULT_CELL_TIMEOUT_S)) -> None:
     """Worker of execute_notebooks: run one notebook (parameters as JSON, its executed copy at `output` or beside
-    it), report its time, its kernel's peak memory and metrics."""
+    it, seconds a cell may run), report its time, its kernel's peak memory and metrics."""
     with KernelMemory() as memory:
-        run = run_notebook(notebook, output or None, json.loads(parameters))
+        run = run_notebook(notebook, output or None, json.loads(parameters), cell_timeout_s=int(cell_timeout_s))
     Path(report).write_text(json.dumps({"seconds": run["seconds"], "peak_rss_mib": memory.peak_mib,
                                         "metrics": run["metrics"]}))
 
 
 if __name__ == "__main__":
-    _child_main(*sys.argv[1:5])
+    _child_main(*sys.argv[1:6])
