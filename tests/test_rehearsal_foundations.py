@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import pytest
+import torch
+
+from iaa_lib.metrics import predicted_mos
 
 NAME = "notebooks/00_foundations/03_baseline"
 
@@ -27,8 +30,15 @@ def test_random_weights_build_the_full_backbone_by_name_without_weights():
 
     from iaa_lib.nima.pipeline import NIMA_PROFILES, new_nima
 
+    torch.manual_seed(0)
     model = new_nima(replace(NIMA_PROFILES.full, weights="random"))
     assert model.model_config["backbone"] == "timm:inception_v3" and model.model_config["weights"] is None
+    with torch.no_grad():  # two training batches (batch norm statistics), then eval: not one constant score
+        model.train()
+        for _ in range(2):
+            model(torch.randn(4, 3, 224, 224))
+        scores = predicted_mos(model.eval()(torch.randn(6, 3, 224, 224)))
+    assert scores.max() - scores.min() > 0.01, f"random-init Inception-v3 saturated to one score: {scores}"
     assert NIMA_PROFILES.smoke.weights == "pretrained" and NIMA_PROFILES.full.manifest == "runs/data/ava_manifest.csv"
 
 

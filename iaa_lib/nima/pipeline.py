@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 import pandas as pd
+from torch import nn
 from torch.utils.data import DataLoader
 
 from iaa_lib.data.datasets import split_loaders
@@ -75,8 +76,19 @@ class NIMASettings:
 
 
 def new_nima(settings: NIMASettings) -> NIMA:
-    """NIMA at settings.config: its backbone's pretrained weights, or random init when settings.weights == "random"."""
-    return NIMA(config=settings.config, **({"weights": None} if settings.weights == "random" else {}))
+    """NIMA at settings.config: its backbone's pretrained weights, or random init when settings.weights == "random".
+
+    Random init: every batch norm keeps the cumulative mean of the batch statistics it saw (momentum None) instead
+    of a running average that starts at mean 0, variance 1. After a rehearsal's two steps the default stats are
+    still about those of the init, far from a random deep net's activations, and Inception-v3 in eval mode then
+    saturates to one constant prediction (the rehearsal found this: every correlation is undefined)."""
+    if settings.weights != "random":
+        return NIMA(config=settings.config)
+    model = NIMA(config=settings.config, weights=None)
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.momentum = None
+    return model
 
 
 NIMA_PROFILES = Profiles(
