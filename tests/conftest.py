@@ -69,3 +69,19 @@ def mini_ava(tmp_path_factory):
     from iaa_lib.data.mini_ava import build_mini_ava
 
     return build_mini_ava(tmp_path_factory.mktemp("mini_ava"))
+
+
+@pytest.fixture(scope="session")
+def rehearsal_runs(tmp_path_factory) -> dict:
+    """Every notebook's full profile rehearsed once per session (iaa_lib.book.rehearsal: the miniature AVA, 2 optimiser
+    steps per training run, random weights); {notebook name: {"metrics", "seconds", "peak_rss_mib", "parameters"}}.
+    The time table goes to _build/rehearsal_timings.md, as `python -m iaa_lib book --rehearse` writes it."""
+    import time
+
+    from iaa_lib.book.rehearsal import rehearse, write_rehearsal_timings
+
+    start = time.perf_counter()
+    runs = rehearse(tmp_path_factory.mktemp("rehearsal"))
+    write_rehearsal_timings(runs, time.perf_counter() - start, REPO_ROOT / "_build",
+                            command="python -m pytest (the test suite's rehearsal_runs fixture)")
+    return runs

@@ -33,7 +33,7 @@ def test_a_passed_parameter_wins_over_the_full_profile():
     parameters = notebook_parameters(read_notebook(REPO_ROOT / "notebooks" / "eat" / "02_train.py"))
     assert len(NOTEBOOKS) == 4 and EAT_PROFILES.resolve("full", parameters) == EAT_PROFILES.full
     pinned = EAT_PROFILES.resolve("full", {**parameters, "epochs": 12, "pinned_parameters": ["epochs"]})
-    assert (pinned.epochs, pinned.image_size, pinned.lr, pinned.data_root) == (12, 224, 1e-6, "data/ava")
+    assert (pinned.epochs, pinned.image_size, pinned.lr, pinned.manifest) == (12, 224, 1e-6, "runs/data/ava_manifest.csv")
     edited = EAT_PROFILES.resolve("full", {**parameters, "ig_steps": 8})  # an edit by hand differs from smoke
     assert (edited.ig_steps, edited.epochs) == (8, 20)
 

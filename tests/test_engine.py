@@ -541,3 +541,34 @@ def test_empty_validation_split_fails_before_training(tmp_path):
     with pytest.raises(ValueError, match="empty validation split"):
         fit_or_load(make_model(), counting, train, empty, config(tmp_path))
     assert calls["n"] == 0 and not (tmp_path / "last.pt").exists()
+
+
+def test_max_steps_caps_the_whole_run_and_the_steps_match_an_uncapped_run(tmp_path):
+    """6 batches per epoch, 4 epochs: a cap of 8 steps ends after step 8 (epoch 2, 2 of its batches), finished, and
+    those 8 steps are the uncapped run's first 8 (same lr schedule, same batches); the cap is in the config hash."""
+    train, val = loaders()  # 48 images in batches of 8: 6 steps per epoch
+    capped = fit(make_model(), EMDLoss(r=2), train, val, config(tmp_path / "capped", max_steps=8))
+    assert [e["step"] for e in capped["epochs"]] == [6, 8] and capped["finished"]
+    assert json.loads((tmp_path / "capped" / "history.json").read_text())["finished"]
+    first_two = fit(make_model(), EMDLoss(r=2), train, val, config(tmp_path / "full", max_steps=None))["epochs"][:2]
+    assert capped["epochs"][0]["train_loss"] == first_two[0]["train_loss"]
+    assert capped["epochs"][0]["lr"] == first_two[0]["lr"]  # the schedule keeps the uncapped run's length
+    assert capped["epochs"][1]["train_loss"] != first_two[1]["train_loss"]  # 2 of epoch 2's 6 batches only
+    one = fit(make_model(), EMDLoss(r=2), train, val, config(None, out_dir=None, max_steps=2, max_steps_per_epoch=4))
+    assert [e["step"] for e in one["epochs"]] == [2] and one["finished"]
+    model = make_model()
+    assert config_hash(model, EMDLoss(r=2), train, val, config(tmp_path, max_steps=2)) != config_hash(
+        model, EMDLoss(r=2), train, val, config(tmp_path))
+    with pytest.raises(ValueError, match="max_steps must be >= 1"):
+        FitConfig(max_steps=0)
+
+
+def test_fit_steps_max_steps_caps_the_steps_and_keys_the_run(tmp_path):
+    from iaa_lib.training import fit_steps
+
+    _, history = fit_steps(*_step_run(), steps=6, out_dir=tmp_path / "capped", settings={"lr": 0.1}, max_steps=2)
+    _, uncapped = fit_steps(*_step_run(), steps=6, settings={"lr": 0.1})
+    assert history["steps"] == 2 and history["loss"] == uncapped["loss"][:2]
+    assert history["config_hash"] != uncapped["config_hash"] and history["settings"]["max_steps"] == 2
+    with pytest.raises(ValueError, match="max_steps must be >= 1"):
+        fit_steps(*_step_run(), steps=6, max_steps=0)

@@ -13,13 +13,13 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pandas as pd
 import yaml
 
 from iaa_lib.book.provenance import provenance, write_results_provenance
-from iaa_lib.book.runner import run_notebook
+from iaa_lib.book.runner import DEFAULT_CELL_TIMEOUT_S, run_notebook
 from iaa_lib.paths import REPO_ROOT
 
 NOTEBOOK_BUDGET_S = 60  # smoke profile, 2-core CPU
@@ -80,16 +80,21 @@ def previous_seconds(root: Path = REPO_ROOT) -> dict[str, float]:
     return {}
 
 
-def _execute_in_child(path: Path, attempts: int = 3) -> dict[str, Any]:
-    """Run one notebook in a fresh process; {seconds, peak_rss_mib (its kernel's), metrics}.
+def _execute_in_child(path: Path, attempts: int = 3, parameters: dict[str, Any] | None = None,
+                      output: Path | None = None, env: dict[str, str] | None = None,
+                      cell_timeout_s: int = DEFAULT_CELL_TIMEOUT_S) -> dict[str, Any]:
+    """Run one notebook in a fresh process (with `parameters`, its executed copy at `output`, default beside the
+    source, under the environment `env`, default this one's, each cell given cell_timeout_s seconds);
+    {seconds, peak_rss_mib (its kernel's), metrics}.
 
     Kernels started at the same moment can draw the same free TCP port (jupyter_client picks, releases, then
     binds it); such a start fails before any cell runs and is retried, any other failure is raised at once."""
     for attempt in range(1, attempts + 1):
         with tempfile.TemporaryDirectory() as tmp:
             report = Path(tmp) / "report.json"
-            proc = subprocess.run([sys.executable, "-m", "iaa_lib.book.build", str(path), str(report)],
-                                  capture_output=True, text=True)
+            proc = subprocess.run([sys.executable, "-m", "iaa_lib.book.build", str(path), str(report),
+                                   json.dumps(parameters or {}), str(output or ""), str(cell_timeout_s)],
+                                  capture_output=True, text=True, env=env)
             if proc.returncode == 0:
                 return json.loads(report.read_text())
         port_clash = any(m in proc.stderr for m in KERNEL_START_CLASHES)
@@ -99,9 +104,16 @@ def _execute_in_child(path: Path, attempts: int = 3) -> dict[str, Any]:
     raise AssertionError("unreachable")
 
 
-def execute_notebooks(root: Path = REPO_ROOT, jobs: int = 2, log=print) -> dict[str, dict[str, Any]]:
-    """Execute every book notebook (smoke defaults), `jobs` chapters side by side, each notebook in its own
-    process; return name -> {seconds, peak_rss_mib, metrics}, in reading order."""
+def execute_notebooks(root: Path = REPO_ROOT, jobs: int = 2, log=print,
+                      parameters: Callable[[str], dict[str, Any] | None] | None = None,
+                      output_dir: Path | None = None, env: dict[str, str] | None = None,
+                      cell_timeout_s: int = DEFAULT_CELL_TIMEOUT_S) -> dict[str, dict[str, Any]]:
+    """Execute every book notebook, `jobs` chapters side by side, each notebook in its own process; return
+    name -> {seconds, peak_rss_mib, metrics}, in reading order.
+
+    Default: the smoke defaults, executed copies beside the sources. `parameters(name)` gives a notebook's
+    parameters (None: the notebook is left out); `output_dir` holds the executed copies (<name>.ipynb), `env` the
+    children's environment (the rehearsal's), cell_timeout_s the seconds one cell may run."""
     groups, last = notebook_groups(root)
     before = previous_seconds(root)
     groups.sort(key=lambda group: -sum(before.get(str(p.relative_to(root).with_suffix("")), 0) for p in group))
@@ -109,8 +121,13 @@ def execute_notebooks(root: Path = REPO_ROOT, jobs: int = 2, log=print) -> dict[
 
     def run(path: Path) -> None:
         name = str(path.relative_to(root).with_suffix(""))
+        passed = {} if parameters is None else parameters(name)
+        if passed is None:
+            return
+        output = None if output_dir is None else output_dir / f"{name}.ipynb"
         log(f"executing {name} ...")
-        results[name] = _execute_in_child(path)
+        results[name] = _execute_in_child(path, parameters=passed, output=output, env=env,
+                                          cell_timeout_s=cell_timeout_s)
         log(f"  {name} done in {results[name]['seconds']:.1f} s, peak {results[name]['peak_rss_mib']:.0f} MiB")
 
     def run_group(group: list[Path]) -> None:
@@ -123,20 +140,21 @@ def execute_notebooks(root: Path = REPO_ROOT, jobs: int = 2, log=print) -> dict[
     for path in last:
         run(path)
     order = [str(p.relative_to(root).with_suffix("")) for p in toc_notebooks(root)]
-    return {name: results[name] for name in order}
+    return {name: results[name] for name in order if name in results}
 
 
-def timing_table(runs: dict[str, dict[str, Any]]) -> pd.DataFrame:
+def timing_table(runs: dict[str, dict[str, Any]], budget_s: float = NOTEBOOK_BUDGET_S) -> pd.DataFrame:
     """One row per notebook: seconds, peak memory of its kernel (MiB), and its time budget."""
     return pd.DataFrame([{"notebook": name, "seconds": round(r["seconds"], 1), "peak_rss_mib": round(r["peak_rss_mib"]),
-                          "budget_s": NOTEBOOK_BUDGET_S} for name, r in runs.items()])
+                          "budget_s": budget_s} for name, r in runs.items()])
 
 
-def write_timings(runs: dict[str, dict[str, Any]], wall_seconds: float, out_dir: Path, command: str) -> Path:
-    """Write this build's timing table as <out_dir>/book_timings.csv and .md (with commit, date and command)."""
-    table = timing_table(runs)
+def write_timings(runs: dict[str, dict[str, Any]], wall_seconds: float, out_dir: Path, command: str,
+                  stem: str = "book_timings", budget_s: float = NOTEBOOK_BUDGET_S) -> Path:
+    """Write a run's timing table as <out_dir>/<stem>.csv and .md (with commit, date and command)."""
+    table = timing_table(runs, budget_s)
     out_dir.mkdir(parents=True, exist_ok=True)
-    csv_path = out_dir / "book_timings.csv"
+    csv_path = out_dir / f"{stem}.csv"
     table.to_csv(csv_path, index=False)
     stamp = provenance(command, seed=None, seconds=wall_seconds)
     write_results_provenance(csv_path, {k: v for k, v in stamp.items() if k != "seed"})
@@ -145,7 +163,7 @@ def write_timings(runs: dict[str, dict[str, Any]], wall_seconds: float, out_dir:
              f"time, {wall_seconds:.0f} s wall clock.", "",
              "| notebook | seconds | peak memory (MiB) | budget (s) |", "|---|---:|---:|---:|"]
     lines += [f"| {r.notebook} | {r.seconds:.1f} | {r.peak_rss_mib} | {r.budget_s} |" for r in table.itertuples()]
-    (out_dir / "book_timings.md").write_text("\n".join(lines) + "\n")
+    (out_dir / f"{stem}.md").write_text("\n".join(lines) + "\n")
     return csv_path
 
 
@@ -261,13 +279,15 @@ class KernelMemory:
         return self.peak_kib / 1024
 
 
-def _child_main(notebook: str, report: str) -> None:
-    """Worker of execute_notebooks: run one notebook, report its time, its kernel's peak memory and metrics."""
+def _child_main(notebook: str, report: str, parameters: str = "{}", output: str = "",
+                cell_timeout_s: str = str(DEFAULT_CELL_TIMEOUT_S)) -> None:
+    """Worker of execute_notebooks: run one notebook (parameters as JSON, its executed copy at `output` or beside
+    it, seconds a cell may run), report its time, its kernel's peak memory and metrics."""
     with KernelMemory() as memory:
-        run = run_notebook(notebook)
+        run = run_notebook(notebook, output or None, json.loads(parameters), cell_timeout_s=int(cell_timeout_s))
     Path(report).write_text(json.dumps({"seconds": run["seconds"], "peak_rss_mib": memory.peak_mib,
                                         "metrics": run["metrics"]}))
 
 
 if __name__ == "__main__":
-    _child_main(*sys.argv[1:3])
+    _child_main(*sys.argv[1:6])

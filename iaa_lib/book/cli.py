@@ -319,6 +319,13 @@ def add_book_parser(subparsers) -> None:
                     "per-notebook timing table _build/book_timings.md.")
     parser.add_argument("--jobs", type=int, default=2,
                         help="chapters executed side by side, each notebook in its own kernel (default: 2)")
+    parser.add_argument("--rehearse", action="store_true",
+                        help="instead of building: run every notebook's full profile on a miniature AVA copy for "
+                             "2 optimiser steps per training run with random weights (iaa_lib.book.rehearsal); "
+                             "writes _build/rehearsal_timings.md")
+    parser.add_argument("--rehearse-dir", default=None, metavar="DIR",
+                        help="new or empty folder for the rehearsal's data, runs and executed notebooks (default: "
+                             "a new temporary folder, kept)")
     parser.set_defaults(func=run_book)
 
 
@@ -327,6 +334,19 @@ def run_book(args) -> int:
 
     if args.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
+    if args.rehearse_dir is not None and not args.rehearse:
+        raise UsageError("--rehearse-dir needs --rehearse")
+    if args.rehearse:
+        import tempfile
+
+        from iaa_lib.book.rehearsal import rehearse_and_record
+
+        folder = Path(args.rehearse_dir or tempfile.mkdtemp(prefix="iaa_rehearsal_")).expanduser()
+        if folder.exists() and any(folder.iterdir()):
+            raise UsageError(f"--rehearse-dir {folder} is not empty; give a new or empty folder")
+        rehearse_and_record(folder, jobs=args.jobs)
+        print(f"rehearsal data, runs and executed notebooks kept in {folder}")
+        return 0
     build_book(jobs=args.jobs)
     return 0
 

@@ -9,6 +9,7 @@ needs; ``start``, ``protocol_data`` and ``train_models`` do the same from a note
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,15 +53,16 @@ class ProtocolData:
 
 def load_protocol(dataset: str, run_dir: str | os.PathLike = "runs/99_compare", n_synthetic: int = 300,
                   synthetic_size: int = 96, data_root: str | None = None, test_list: str | None = None,
-                  seed: int = 0) -> ProtocolData:
-    """The protocol's data: "synthetic" (60/20/20), "ava_sample" (its fixed 46/16/15) or "ava" (data_root + test_list).
+                  seed: int = 0, manifest: str | None = None) -> ProtocolData:
+    """The protocol's data: "synthetic" (60/20/20), "ava_sample" (its fixed 46/16/15) or "ava" (the data check's
+    manifest with its official test list, or data_root + test_list).
 
     Comments: the synthetic set's own critiques; the sample's real comments (16 photos); for full AVA the
     shipped DPC critiques (the others get none). Only the training split's comments are ever used for training.
     """
     frame, image_dir, splits = labelled_set(dataset, run_dir=run_dir, n_synthetic=n_synthetic,
                                             synthetic_size=synthetic_size, data_root=data_root, test_list=test_list,
-                                            seed=seed)
+                                            seed=seed, manifest=manifest)
     assert_disjoint(splits)
     frame = frame.copy()
     if "path" not in frame.columns:
@@ -98,12 +100,34 @@ def model_titles() -> dict[str, str]:
     return {name: spec.title for name, spec in paper_specs().items()}
 
 
+REHEARSAL_SWITCHES = ("max_steps", "weights")
+
+
+def with_rehearsal(name: str, settings: dict[str, Any], max_steps: int = 0, weights: str = "pretrained"
+                   ) -> dict[str, Any]:
+    """A model's comparison settings with the rehearsal's switches set: in its recipe dataclass (NIMA, EAT) or
+    as its own keys (the others). ValueError naming the model when its settings have neither (it cannot be
+    rehearsed yet); the settings unchanged when the switches are at their defaults."""
+    if max_steps == 0 and weights == "pretrained":
+        return settings
+    switches = {"max_steps": max_steps, "weights": weights}
+    changed = {key: dataclasses.replace(value, **switches) for key, value in settings.items()
+               if dataclasses.is_dataclass(value) and all(hasattr(value, s) for s in REHEARSAL_SWITCHES)}
+    if all(s in settings for s in REHEARSAL_SWITCHES):
+        changed.update(switches)
+    if not changed:
+        raise ValueError(f"{name}'s comparison settings ({sorted(settings)}) have no {REHEARSAL_SWITCHES} switches, "
+                         "so it cannot run with max_steps / weights='random'; add them to its chapter's settings")
+    return {**settings, **changed}
+
+
 def train_and_predict(name: str, data: ProtocolData, profile: str = "smoke",
                       run_dir: str | os.PathLike = "runs/99_compare", seed: int = 0,
-                      overrides: dict[str, Any] | None = None) -> ModelRun:
+                      overrides: dict[str, Any] | None = None, max_steps: int = 0,
+                      weights: str = "pretrained") -> ModelRun:
     """Train (or load the finished run of) model `name` on the protocol's train split with its chapter's recipe
-    (its spec's compare_settings[profile], updated by `overrides`), select on val, and predict the test split.
-    Checkpoints: <run_dir>/<dataset>/<name>."""
+    (its spec's compare_settings[profile], updated by `overrides`, with the rehearsal's switches max_steps and
+    weights: `with_rehearsal`), select on val, and predict the test split. Checkpoints: <run_dir>/<dataset>/<name>."""
     _check_profile(profile)
     if name not in PAPERS:
         raise KeyError(f"unknown model {name!r}; compared models: {', '.join(PAPERS)}")
@@ -113,7 +137,8 @@ def train_and_predict(name: str, data: ProtocolData, profile: str = "smoke",
     if unknown:
         raise KeyError(f"unknown {name} setting(s) {unknown}; known: {sorted(settings)}")
     out_dir = resolve(run_dir) / data.dataset / name
-    model, history, predictions, explain = spec.compare(data, {**settings, **(overrides or {})}, out_dir, seed)
+    settings = with_rehearsal(name, {**settings, **(overrides or {})}, max_steps, weights)
+    model, history, predictions, explain = spec.compare(data, settings, out_dir, seed)
     run = ModelRun(name, model, history, predictions, explain)
     test_ids = set(data.splits["test"])
     predicted = set(run.predictions["image_id"].astype(str))
@@ -129,17 +154,18 @@ def start(settings: ComparisonSettings) -> None:
 
 
 def protocol_data(settings: ComparisonSettings, protocol: str) -> ProtocolData:
-    """load_protocol(protocol) with the settings' synthetic set, AVA copy ("" = none), seed and run_dir."""
+    """load_protocol(protocol) with the settings' synthetic set, AVA copy or manifest ("" = none), seed, run_dir."""
     return load_protocol(protocol, settings.run_dir, n_synthetic=settings.n_synthetic,
                          synthetic_size=settings.synthetic_size, data_root=settings.data_root or None,
-                         test_list=settings.test_list or None, seed=settings.seed)
+                         test_list=settings.test_list or None, seed=settings.seed,
+                         manifest=settings.manifest or None)
 
 
 def train_models(settings: ComparisonSettings, data: ProtocolData) -> dict[str, ModelRun]:
     """train_and_predict of every model of settings.models on `data` (trained, or loaded when finished)."""
     overrides = settings.overrides()
     return {name: train_and_predict(name, data, settings.profile, settings.run_dir, settings.seed,
-                                    overrides.get(name))
+                                    overrides.get(name), settings.max_steps, settings.weights)
             for name in settings.model_names()}
 
 

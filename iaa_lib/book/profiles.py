@@ -1,4 +1,9 @@
-"""The Comparison part's smoke and full settings, one dataclass per notebook (a passed parameter always wins)."""
+"""The Comparison part's smoke and full settings, one dataclass per notebook (a passed parameter always wins).
+
+The training notebooks' settings carry the rehearsal's switches (README): max_steps (> 0: at most this many
+optimiser steps per model), weights ("random": every model's backbones built by name with random init) and
+manifest (the AVA data check's manifest; the full profile reads AVA through it).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,6 +32,9 @@ class ComparisonSettings:
     threads: int = 1
     seed: int = 0
     run_dir: str = "runs/99_compare"
+    max_steps: int = 0
+    weights: str = "pretrained"
+    manifest: str = ""
 
     def model_names(self) -> list[str]:
         """The compared models, in the listed order."""
@@ -79,8 +87,11 @@ class CritiqueSettings:
     threads: int = 1
 
 
-RESULTS_PROFILES = Profiles(smoke=ResultsSettings(), full=ResultsSettings(profile="full", protocols="ava", threads=0))
-FAILURE_PROFILES = Profiles(smoke=FailureSettings(), full=FailureSettings(profile="full", protocol="ava", threads=0))
+AVA_MANIFEST = "runs/data/ava_manifest.csv"  # the data check's default output
+RESULTS_PROFILES = Profiles(smoke=ResultsSettings(), full=ResultsSettings(profile="full", protocols="ava", threads=0,
+                                                                          manifest=AVA_MANIFEST))
+FAILURE_PROFILES = Profiles(smoke=FailureSettings(), full=FailureSettings(profile="full", protocol="ava", threads=0,
+                                                                          manifest=AVA_MANIFEST))
 # full: CUDA when there is one, fp32 + bf16 autocast, eager + torch.compile ("default" picks them per device)
 BENCHMARK_PROFILES = Profiles(smoke=BenchmarkSettings(), full=BenchmarkSettings(
     device="auto", batch_size=16, steps=20, warmup=3, threads=0, isolate="mode"))

@@ -27,6 +27,7 @@ from iaa_lib.data.sota import published
 from iaa_lib.profiles import Profiles
 from iaa_lib.seed import seed_everything
 from iaa_lib.training import FitConfig, evaluate, fit_or_load
+from iaa_lib.viz import WEIGHT_CHOICES
 
 SPLIT_RATIOS = {"synthetic": (0.7, 0.15, 0.15), "ava": (0.9, 0.05, 0.05)}  # ava: EAT's seeded 90/5/5
 
@@ -36,9 +37,11 @@ class EATSettings:
     """The chapter's settings (defaults: the CPU smoke run, AdamW + cosine, which a random-init DAT needs).
 
     Training: config .. gamma, seed (also read by the comparison); data: n_synthetic, synthetic_size (px),
-    data_root (a full AVA copy with images/<id>.jpg; "" = the synthetic set); ava_epochs (the run on the AVA
-    sample); dat_checkpoint (official DAT weights; "" = random init); threads (0 = torch's default); ig_steps
-    (integrated-gradients steps of notebook 04)."""
+    manifest (the AVA data check's manifest, `python -m iaa_lib data check --dataset ava`) or data_root (a full
+    AVA copy with images/<id>.jpg; both "" = the synthetic set); ava_epochs (the run on the AVA sample);
+    dat_checkpoint (official DAT weights; "" = random init); threads (0 = torch's default); ig_steps
+    (integrated-gradients steps of notebook 04). Rehearsal: max_steps (> 0: at most this many optimiser steps per
+    training run), weights ("random": DAT built by name with random init, dat_checkpoint not read)."""
 
     config: str = "smoke"
     image_size: int = 64
@@ -59,12 +62,27 @@ class EATSettings:
     threads: int = 1
     ig_steps: int = 32
     seed: int = 0
+    max_steps: int = 0
+    weights: str = "pretrained"
+    manifest: str = ""
+
+    def __post_init__(self) -> None:
+        if self.weights not in WEIGHT_CHOICES:
+            raise ValueError(f"EATSettings.weights must be one of {WEIGHT_CHOICES}, got {self.weights!r}")
+        if self.max_steps < 0:
+            raise ValueError(f"EATSettings.max_steps must be >= 0 (0 = no cap), got {self.max_steps}")
+
+    @property
+    def dat_weights(self) -> str:
+        """The DAT checkpoint to load: dat_checkpoint, or "" (random init) when weights == "random"."""
+        return "" if self.weights == "random" else self.dat_checkpoint
 
     def fit_config(self, out_dir: str | os.PathLike) -> FitConfig:
         """The engine's settings for this recipe, checkpoints in out_dir (a notebook path such as runs/eat/x)."""
         return FitConfig(epochs=self.epochs, lr=self.lr, weight_decay=self.weight_decay, optimizer=self.optimizer,
                          schedule=self.schedule, warmup_epochs=self.warmup_epochs, step_epochs=self.step_epochs,
-                         gamma=self.gamma, seed=self.seed, progress=False, out_dir=str(resolve(out_dir)))
+                         gamma=self.gamma, seed=self.seed, progress=False, out_dir=str(resolve(out_dir)),
+                         max_steps=self.max_steps or None)
 
 
 EAT_PROFILES = Profiles(
@@ -73,8 +91,8 @@ EAT_PROFILES = Profiles(
     # batch 16, on a full AVA copy
     full=EATSettings(config="full", image_size=224, epochs=20, batch_size=16, lr=1e-6, weight_decay=0.0,
                      optimizer="adam", schedule="step", warmup_epochs=0.0, step_epochs=5, ava_epochs=20,
-                     data_root="data/ava", dat_checkpoint="data/weights/dat_base_in1k_224.pth", threads=0,
-                     ig_steps=64),
+                     manifest="runs/data/ava_manifest.csv", dat_checkpoint="data/weights/dat_base_in1k_224.pth",
+                     threads=0, ig_steps=64),
 )
 
 
@@ -93,14 +111,23 @@ def labelled_parts(
     run_dir: str | os.PathLike = "runs/eat",
 ) -> tuple[dict[str, pd.DataFrame], Path | None]:
     """({split: label frame}, image folder) of a chapter data set. synthetic (70/15/15, cached under run_dir) and
-    ava_sample as in iaa_lib.data.labelled_sets; ava = EAT's own seeded 90/5/5 random split, images in
-    settings.data_root/images/<id>.jpg."""
+    ava_sample as in iaa_lib.data.labelled_sets; ava = EAT's own seeded 90/5/5 random split, of the images the
+    data check found readable (settings.manifest; the frame holds their paths), or of the AVA labels with images
+    in settings.data_root/images/<id>.jpg."""
     if dataset == "ava":
-        if not settings.data_root:
-            raise ValueError("dataset='ava' needs data_root, a folder with images/<image_id>.jpg")
-        frame = read_ava_votes(AVA_VOTES_FILE)
+        if settings.manifest and settings.data_root:
+            raise ValueError(f"EAT's AVA data: give manifest ({settings.manifest!r}) or data_root "
+                             f"({settings.data_root!r}), not both (the full profile sets manifest; pass -p manifest '' "
+                             "to read data_root instead)")
+        if settings.manifest:
+            frame, image_dir, _ = labelled_set("ava", manifest=settings.manifest, seed=settings.seed)
+        elif settings.data_root:
+            frame, image_dir = read_ava_votes(AVA_VOTES_FILE), resolve(settings.data_root) / "images"
+        else:
+            raise ValueError("dataset='ava' needs manifest (written by `python -m iaa_lib data check --dataset ava "
+                             "--root DIR`) or data_root, a folder with images/<image_id>.jpg")
         split = random_split(frame["image_id"], SPLIT_RATIOS["ava"], seed=settings.seed)
-        return apply_split(frame, split), resolve(settings.data_root) / "images"
+        return apply_split(frame, split), image_dir
     frame, image_dir, splits = labelled_set(dataset, run_dir=run_dir, n_synthetic=settings.n_synthetic,
                                             synthetic_size=settings.synthetic_size, seed=settings.seed,
                                             synthetic_ratios=SPLIT_RATIOS["synthetic"])
@@ -155,19 +182,19 @@ class EATChapter:
 
 def load_chapter(settings: EATSettings, run_dir: str = "runs/eat") -> EATChapter:
     """Seed, set torch's threads, then train or load notebook 02's runs into <run_dir>/<name>: main data = full
-    AVA when settings.data_root is set, else the synthetic set; real = the embedded AVA sample, trained for
+    AVA when settings.manifest or settings.data_root is set, else the synthetic set; real = the embedded AVA sample, trained for
     settings.ava_epochs."""
     seed_everything(settings.seed)
     if settings.threads:  # small tensors: one thread avoids oversubscription on a shared CPU
         torch.set_num_threads(settings.threads)
-    main = eat_data("ava" if settings.data_root else "synthetic", settings, run_dir)
+    main = eat_data("ava" if settings.manifest or settings.data_root else "synthetic", settings, run_dir)
     real = eat_data("ava_sample", settings, run_dir)
     plan = {"textbook": (main, settings, "eat_textbook"), "as_published": (main, settings, "eat_as_published"),
             "ava_sample": (real, replace(settings, epochs=settings.ava_epochs), "eat_textbook")}
     models, histories = {}, {}
     for name, (data, run_settings, variant) in plan.items():
         models[name], histories[name] = train_eat(data, run_settings, variant, f"{run_dir}/{name}",
-                                                  settings.dat_checkpoint)
+                                                  settings.dat_weights)
     return EATChapter(settings, main, real, models, histories)
 
 
@@ -180,6 +207,15 @@ RELEASED_PROTOCOLS = {
     "tad66k": "EAT as published (TAD66K): 224 px squash resize (BICUBIC), 1 scalar output against score/10, "
               "evaluation batches of {batch} in the frame's order, Acc with <= 0.5 low for prediction and truth",
 }
+
+
+def save_official_layout(model: EAT, path: str | os.PathLike) -> Path:
+    """Save `model`'s weights as the official EAT run saved its released files: a bare state dict whose keys carry
+    DataParallel's "module." prefix (what `load_official_checkpoint` reads); returns the path."""
+    path = resolve(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({f"module.{key}": value for key, value in model.state_dict().items()}, path)
+    return path
 
 
 def evaluate_released_checkpoint(

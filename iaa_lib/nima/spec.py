@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from iaa_lib.data.datasets import split_loaders
 from iaa_lib.losses import EMDLoss
-from iaa_lib.nima.pipeline import NIMA_PROFILES
+from iaa_lib.nima.pipeline import NIMA_PROFILES, new_nima
 from iaa_lib.profiles import PROFILE_NAMES
 from iaa_lib.spec import BenchSpec, PaperSpec
 from iaa_lib.training import evaluate, fit_or_load
@@ -31,11 +31,9 @@ def example_inputs(model: nn.Module, batch: int, device: torch.device) -> dict[s
 
 def compare(data, s: dict, out_dir: Path, seed: int):
     """Train NIMA with the baseline notebook's recipe on the protocol's split; (model, history, predictions, {})."""
-    from iaa_lib.nima.model import NIMA
-
     recipe = replace(s["recipe"], seed=seed)
     torch.manual_seed(seed)
-    model = NIMA(config=recipe.config)
+    model = new_nima(recipe)
     loaders = split_loaders(data.parts(), None, recipe.image_size, model.mean, model.std, recipe.batch_size,
                             seed=seed, cache_images=data.dataset != "ava")
     model, history = fit_or_load(model, EMDLoss(r=2), loaders["train"], loaders["val"],

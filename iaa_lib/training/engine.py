@@ -98,6 +98,8 @@ class FitConfig:
     threshold: float = 5.0  # binary accuracy threshold on mos
     high_if: str = "gt"
     max_steps_per_epoch: int | None = None  # cap on optimiser steps per epoch (smoke runs, benchmarks)
+    max_steps: int | None = None  # cap on optimiser steps of the whole run (rehearsals); the run ends, finished,
+    # after the epoch in which it is reached; the schedule keeps its length (epochs x steps per epoch)
     progress: bool = True  # tqdm bar per epoch + one summary line per epoch
     restore_best: bool = True  # after fit, load best.pt weights into the model (when validation ran)
     extra: dict = field(default_factory=dict)  # free-form settings recorded in the config (and its hash)
@@ -109,6 +111,16 @@ class FitConfig:
             raise ValueError(f"FitConfig.schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.epochs < 1:
             raise ValueError(f"FitConfig.epochs must be >= 1, got {self.epochs}")
+        for name in ("max_steps", "max_steps_per_epoch"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"FitConfig.{name} must be >= 1 or None (no cap), got {value}")
+
+    def last_epoch(self, steps_per_epoch: int) -> int:
+        """The last epoch that runs: `epochs`, or the earlier epoch in which the `max_steps` total is reached."""
+        if self.max_steps is None:
+            return self.epochs
+        return min(self.epochs, math.ceil(self.max_steps / steps_per_epoch))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -367,7 +379,8 @@ def _fit(model, loss_fn, train_loader, val_loader, cfg: FitConfig, out_dir: Path
             return f"No epoch of this run finished, so nothing in {out_dir} was written or changed"
         return f"{last_path} and best.pt keep the last finished epoch ({epoch - 1}), untouched"
 
-    for epoch in range(start_epoch, cfg.epochs + 1):
+    last_epoch = cfg.last_epoch(steps_per_epoch)
+    for epoch in range(start_epoch, last_epoch + 1):
         _reseed_epoch(train_loader, cfg.seed, epoch)
         train_model.train()
         if isinstance(loss_fn, nn.Module):
@@ -375,9 +388,10 @@ def _fit(model, loss_fn, train_loader, val_loader, cfg: FitConfig, out_dir: Path
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         seen = 0
         start = time.perf_counter()
-        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{cfg.epochs}", leave=False, disable=not show)
+        epoch_steps = steps_per_epoch if cfg.max_steps is None else min(steps_per_epoch, cfg.max_steps - global_step)
+        bar = tqdm(total=epoch_steps, desc=f"epoch {epoch}/{cfg.epochs}", leave=False, disable=not show)
         for step_in_epoch, batch in enumerate(train_loader):
-            if step_in_epoch >= steps_per_epoch:
+            if step_in_epoch >= epoch_steps:
                 break
             inputs = move_inputs(batch, keys, device, channels_last)
             if cfg.target not in batch:
@@ -438,7 +452,7 @@ def _fit(model, loss_fn, train_loader, val_loader, cfg: FitConfig, out_dir: Path
         improved = _is_better(selected, history["best_metric"], cfg.select_metric if val_loader is not None else "loss")
         if improved:
             history["best_epoch"], history["best_metric"] = epoch, selected
-        history["finished"] = epoch == cfg.epochs
+        history["finished"] = epoch == last_epoch
         if info.is_main:
             if out_dir is not None:
                 state = checkpoint(epoch, history["finished"])
@@ -528,8 +542,9 @@ def fit_steps(
     steps: int,
     out_dir: str | os.PathLike | None = None,
     settings: dict | None = None,
+    max_steps: int | None = None,
 ) -> tuple[nn.Module, dict]:
-    """`steps` optimiser steps on batch_loss() (a scalar on the batch the caller draws), or, when out_dir/last.pt
+    """`steps` optimiser steps (at most `max_steps` when given: a rehearsal's cap, part of the settings hash) on batch_loss() (a scalar on the batch the caller draws), or, when out_dir/last.pt
     holds a finished run with the same settings hash, that run's weights loaded instead.
 
     Each step: loss, zero_grad, backward, optimizer.step, scheduler.step. The model trains in train mode and is
@@ -538,7 +553,12 @@ def fit_steps(
     "config_hash", "finished"}. Returns (model, history)."""
     if steps < 1:
         raise ValueError(f"fit_steps: steps must be >= 1, got {steps}")
-    settings = settings or {}
+    if max_steps is not None and max_steps < 1:
+        raise ValueError(f"fit_steps: max_steps must be >= 1 or None (no cap), got {max_steps}")
+    settings = dict(settings or {})
+    if max_steps is not None:
+        settings["max_steps"] = max_steps
+        steps = min(steps, max_steps)
     hash_ = settings_hash(settings)
     last_path = Path(out_dir).expanduser() / "last.pt" if out_dir is not None else None
     state = None

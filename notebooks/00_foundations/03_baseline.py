@@ -38,18 +38,29 @@ synthetic_size = 96
 data_root = ""
 threads = 1
 seed = 0
+max_steps = 0
+weights = "pretrained"
+manifest = ""
 run_dir = "runs/00_foundations/baseline"
 metrics_file = "runs/00_foundations/03_baseline.json"
 
 # %%
-from iaa_lib.nima.pipeline import NIMA_PROFILES, baseline_data
+from iaa_lib.nima.pipeline import NIMA_PROFILES, baseline_data, new_nima
+
+from iaa_lib.viz import mark_random_weights
 
 settings = NIMA_PROFILES.resolve(profile, globals())  # a parameter passed with -p or edited above wins
+mark_random_weights(settings.weights)  # weights="random" (a rehearsal): every figure says so
 settings
 
 # %% [markdown]
 # `NIMA_PROFILES` (`iaa_lib/nima/pipeline.py`) holds the smoke and full settings; the comparison of all models
-# trains NIMA with the same ones.
+# trains NIMA with the same ones. The full profile reads the real photographs from full AVA through the data
+# check's manifest (`manifest`, written by `python -m iaa_lib data check --dataset ava --root DIR`).
+# `max_steps` and `weights = "random"` are the rehearsal's switches (README): at most that many optimiser steps
+# per run, the backbone built by name with random weights. The rehearsal also passes `batch_size = 4` and
+# `n_synthetic = 60`: an Inception-v3 step on 64 images at 224 px takes minutes on a 2-core CPU, and 4,000
+# generated 224 px images are data, which the rehearsal replaces by a set of the miniature copy's size.
 
 # %%
 import matplotlib.pyplot as plt
@@ -62,7 +73,6 @@ from iaa_lib.data.sota import published
 from iaa_lib.data.transforms import eval_transform
 from iaa_lib.losses import EMDLoss
 from iaa_lib.metrics import bootstrap_ci, srcc
-from iaa_lib.models import create_model
 from iaa_lib.seed import seed_everything
 from iaa_lib.training import evaluate, fit_or_load, predict
 from iaa_lib.viz import learning_curves, scatter_pred_true, vote_bars
@@ -74,13 +84,13 @@ if settings.threads:
 # %% [markdown]
 # ## The model
 #
-# `create_model("nima", config=...)` builds the backbone with its ImageNet weights (offline for the
-# smoke profile) and the distribution head. The backbone's parameters train with a smaller learning
+# `new_nima(settings)` (the registry's `create_model("nima", config=...)`) builds the backbone with its ImageNet
+# weights (offline for the smoke profile) and the distribution head. The backbone's parameters train with a smaller learning
 # rate than the head. `split_loaders` gives the train/val/test loaders of a split: seeded shuffling and
 # augmentation for training only, the deterministic evaluation transform otherwise.
 
 # %%
-model = create_model("nima", config=settings.config)
+model = new_nima(settings)
 mean, std = model.mean, model.std
 print(f"{sum(p.numel() for p in model.parameters()):,} parameters; input normalised with mean {mean}, std {std}")
 
@@ -110,18 +120,19 @@ pd.Series(syn_metrics).round(4).to_frame("synthetic test").T
 # %% [markdown]
 # ## The real photographs
 #
-# The same recipe, from fresh ImageNet weights, on the embedded AVA sample with its fixed split.
+# The same recipe, from fresh ImageNet weights, on the embedded AVA sample with its fixed split (full profile:
+# full AVA through the manifest, the official test list).
 
 # %%
-real_parts, image_dir, real_loaders = baseline_data("ava_sample", settings, run_dir, mean, std)
+real_parts, image_dir, real_loaders = baseline_data(settings.real_set, settings, run_dir, mean, std)
 real_train, real_val, real_test = real_loaders["train"], real_loaders["val"], real_loaders["test"]
-real_model, real_history = fit_or_load(create_model("nima", config=settings.config), EMDLoss(r=2), real_train, real_val,
-                                       settings.fit_config(f"{run_dir}/ava_sample"))
+real_model, real_history = fit_or_load(new_nima(settings), EMDLoss(r=2), real_train, real_val,
+                                       settings.fit_config(f"{run_dir}/{settings.real_set}"))
 real_metrics, real_predictions = evaluate(real_model, real_test, return_predictions=True)
 low, high = bootstrap_ci(srcc, real_predictions["pred_mos"], real_predictions["mos"], n_boot=500, seed=settings.seed)
-print(f"AVA sample test ({len(real_predictions)} images): SRCC {real_metrics['srcc']:.3f} "
+print(f"{settings.real_set} test ({len(real_predictions)} images): SRCC {real_metrics['srcc']:.3f} "
       f"(95% bootstrap CI {low:.2f} to {high:.2f})")
-pd.Series(real_metrics).round(4).to_frame("AVA sample test").T
+pd.Series(real_metrics).round(4).to_frame(f"{settings.real_set} test").T
 
 # %% [markdown]
 # With 46 training and 15 test photographs the interval is wide: these numbers show that the pipeline
@@ -144,8 +155,8 @@ plt.show()
 # `predict` scores any image files, as `python -m iaa_lib predict` does from the command line:
 
 # %%
-predict(real_model, [image_dir / f"{i}.jpg" for i in real_parts["test"]["image_id"][:5]],
-        eval_transform(settings.image_size, mean, std)).round(3)
+test_files = real_parts["test"]["path"] if image_dir is None else [image_dir / f"{i}.jpg" for i in real_parts["test"]["image_id"]]
+predict(real_model, list(test_files)[:5], eval_transform(settings.image_size, mean, std)).round(3)
 
 # %% [markdown]
 # ## The EMD variants as training losses
@@ -161,7 +172,7 @@ axes = learning_curves(syn_history, label="EMD r=2 sample (NIMA)")
 rows = [{"training loss": "EMD r=2 sample (NIMA)", **syn_metrics}]
 for name, loss in loss_variants.items():
     run_name = "loss_" + name.split(" (")[0].replace(" ", "_").replace("=", "")
-    trained, history = fit_or_load(create_model("nima", config=settings.config), loss, syn_train, syn_val,
+    trained, history = fit_or_load(new_nima(settings), loss, syn_train, syn_val,
                                    settings.fit_config(f"{run_dir}/{run_name}"))
     axes = learning_curves(history, label=name, axes=axes)
     rows.append({"training loss": name, **evaluate(trained, syn_test)})
@@ -181,9 +192,9 @@ paper = published("NIMA (Inception-v2)", "AVA")
 pd.DataFrame([
     {"model": "NIMA (Inception-v2), paper", "protocol": "AVA ava_official, 19,930 test images, 224 px",
      "srcc": paper["srcc"], "plcc": paper["plcc"], "acc": paper["acc"]},
-    {"model": "NIMA-style, ours (smoke)", "protocol": f"embedded AVA sample, {len(real_predictions)} test images, {settings.image_size} px",
+    {"model": f"NIMA-style, ours ({profile})", "protocol": f"{settings.real_set}, {len(real_predictions)} test images, {settings.image_size} px",
      "srcc": real_metrics["srcc"], "plcc": real_metrics["plcc"], "acc": real_metrics["acc"]},
-    {"model": "NIMA-style, ours (smoke)", "protocol": f"synthetic, {len(syn_predictions)} test images, {settings.synthetic_size} px",
+    {"model": f"NIMA-style, ours ({profile})", "protocol": f"synthetic, {len(syn_predictions)} test images, {settings.synthetic_size} px",
      "srcc": syn_metrics["srcc"], "plcc": syn_metrics["plcc"], "acc": syn_metrics["acc"]},
 ]).round(3)
 
@@ -198,4 +209,11 @@ record_metrics(metrics_file, {
     "ava_sample_test": real_metrics,
     "ava_sample_srcc_ci": [low, high],
     "loss_variants_test_srcc": loss_table["srcc"].to_dict(),
+    "weights": settings.weights,
+    "max_steps": settings.max_steps,
+    "backbone": model.model_config["backbone"],
+    "n_parameters": sum(p.numel() for p in model.parameters()),
+    "image_size": settings.image_size,
+    "real_set": settings.real_set,
+    "real_train_steps": real_history["epochs"][-1]["step"],
 })

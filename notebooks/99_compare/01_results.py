@@ -49,6 +49,9 @@ cgiaa_gpt2_path = ""
 n_boot = 1000
 threads = 1
 seed = 0
+max_steps = 0
+weights = "pretrained"
+manifest = ""
 run_dir = "runs/99_compare"
 metrics_file = "runs/99_compare/01_results.json"
 
@@ -56,8 +59,10 @@ metrics_file = "runs/99_compare/01_results.json"
 # full: data_root = your AVA images; test_list = e.g. aesthetics_image_lists/generic_test.jpgl;
 # cgiaa_gpt2_path = a local GPT-2 folder (Hugging Face layout) for CG-IAA's critique experts
 from iaa_lib.book.profiles import RESULTS_PROFILES
+from iaa_lib.viz import mark_random_weights
 
 settings = RESULTS_PROFILES.resolve(profile, globals())
+mark_random_weights(settings.weights)  # weights="random" (a rehearsal): every figure says so
 
 # %%
 import matplotlib.pyplot as plt
@@ -177,6 +182,9 @@ paper_numbers(model_names)
 # %%
 _ = record_metrics(metrics_file, {
     "profile": profile,
+    "weights": settings.weights,
+    "max_steps": settings.max_steps,
+    "n_parameters": {m: sum(p.numel() for p in run.model.parameters()) for m, run in next(iter(runs.values())).items()},
     "protocols": {name: datasets[name].describe() for name in runs},
     "n_boot": n_boot,
     **{f"{name}.{m}": {

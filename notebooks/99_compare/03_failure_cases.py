@@ -40,13 +40,18 @@ cgiaa_gpt2_path = ""
 display_size = 224
 threads = 1
 seed = 0
+max_steps = 0
+weights = "pretrained"
+manifest = ""
 run_dir = "runs/99_compare"
 metrics_file = "runs/99_compare/03_failure_cases.json"
 
 # %%
 from iaa_lib.book.profiles import FAILURE_PROFILES
+from iaa_lib.viz import mark_random_weights
 
 settings = FAILURE_PROFILES.resolve(profile, globals())
+mark_random_weights(settings.weights)  # weights="random" (a rehearsal): every figure says so
 
 # %%
 import textwrap
@@ -167,6 +172,8 @@ pd.DataFrame(texts)
 # %%
 _ = record_metrics(metrics_file, {
     "profile": profile,
+    "weights": settings.weights,
+    "max_steps": settings.max_steps,
     "protocol": data.describe(),
     "n_test": len(ranked),
     "mean_spread": float(ranked["spread"].mean()),

@@ -47,12 +47,20 @@ data_root = ""
 dat_checkpoint = ""
 threads = 1
 seed = 0
+max_steps = 0
+weights = "pretrained"
+manifest = ""
 run_dir = "runs/eat"
 metrics_file = "runs/eat/02_train.json"
 
 # %% [markdown]
 # The chapter's settings: the smoke or full profile of `EAT_PROFILES` (`iaa_lib/eat/pipeline.py`), where every
-# parameter passed with `-p` or edited above wins.
+# parameter passed with `-p` or edited above wins. The full profile reads AVA through the data check's manifest
+# (`python -m iaa_lib data check --dataset ava --root DIR` writes `runs/data/ava_manifest.csv`). `max_steps` and
+# `weights = "random"` are the rehearsal's switches (README): at most that many optimiser steps per run, DAT-B
+# built with random weights instead of loading `dat_checkpoint`. The rehearsal also passes `batch_size = 2`:
+# DAT-B at 224 px trains at about 5 s per image on a 2-core CPU and a batch of 16 needs about 6.5 GB, over the
+# rehearsal's time and memory budget; every other setting is the paper's.
 
 # %%
 import matplotlib.pyplot as plt
@@ -62,9 +70,10 @@ import torch
 
 from iaa_lib.eat.pipeline import EAT_PROFILES, load_chapter, new_eat
 from iaa_lib.training import evaluate
-from iaa_lib.viz import learning_curves
+from iaa_lib.viz import learning_curves, mark_random_weights
 
 settings = EAT_PROFILES.resolve(profile, globals())
+mark_random_weights(settings.weights)  # weights="random" (a rehearsal): every figure says so
 settings
 
 # %% [markdown]
@@ -75,7 +84,7 @@ settings
 # sampling positions and reference points (used in part 4).
 
 # %%
-model = new_eat(settings.config, "eat_textbook", settings.dat_checkpoint)
+model = new_eat(settings.config, "eat_textbook", settings.dat_weights)
 out = model(torch.zeros(2, 3, settings.image_size, settings.image_size))
 print(f"{sum(p.numel() for p in model.parameters()):,} parameters; pred {tuple(out['pred'].shape)}; "
       f"{len(out['positions'])} deformable blocks, positions {[tuple(p.shape) for p in out['positions']]}")
@@ -84,8 +93,8 @@ print(f"{sum(p.numel() for p in model.parameters()):,} parameters; pred {tuple(o
 # ## Training on the synthetic set and on the real photographs
 #
 # `load_chapter` seeds, splits the synthetic set 70/15/15 with a fixed seed and builds EAT's loaders: squash +
-# flip for training, squash for evaluation (BICUBIC pinned). (`profile = "full"`: AVA from `data_root`, EAT-style
-# 90/5/5 split with a fixed seed.) It trains three runs with `fit_or_load`, so parts 3 and 4 load them: the
+# flip for training, squash for evaluation (BICUBIC pinned). (`profile = "full"`: the AVA images the data check
+# found readable, EAT-style 90/5/5 split with a fixed seed.) It trains three runs with `fit_or_load`, so parts 3 and 4 load them: the
 # textbook and the as-published variant (10 raw outputs trained with the batch-pooled EMD, references averaged
 # over the batch) on the same data, schedule and seed, and the textbook recipe on the 46 training photos of the
 # embedded AVA sample (part 4 draws its attention maps with that model).
@@ -149,4 +158,12 @@ record_metrics(metrics_file, {
     "ava_sample_test": real_metrics,
     "ava_sample_train_loss_first": real_history["epochs"][0]["train_loss"],
     "ava_sample_train_loss_last": real_history["epochs"][-1]["train_loss"],
+    "weights": settings.weights,
+    "max_steps": settings.max_steps,
+    "config": settings.config,
+    "image_size": settings.image_size,
+    "batch_size": settings.batch_size,
+    "n_parameters": sum(p.numel() for p in model.parameters()),
+    "main_split_sizes": {name: len(part) for name, part in chapter.main.parts.items()},
+    "train_steps": {name: h["epochs"][-1]["step"] for name, h in chapter.histories.items()},
 })

@@ -30,6 +30,10 @@
 profile = "smoke"
 data_root = ""
 dat_checkpoint = ""
+batch_size = 16
+max_steps = 0
+weights = "pretrained"
+manifest = ""
 ig_steps = 32
 display_size = 256
 seed = 0
@@ -48,15 +52,19 @@ from iaa_lib.eat.dat import normalised_to_pixels, offset_kept, uniform_grid
 from iaa_lib.eat.model import record_attention
 from iaa_lib.eat.pipeline import EAT_PROFILES, load_chapter
 from iaa_lib.metrics import predicted_mos
+from iaa_lib.viz import mark_random_weights
 
 # %% [markdown]
 # ## The trained models (from part 2)
 #
 # The same settings as part 2 (`EAT_PROFILES`), so `load_chapter` only loads its runs: the textbook model trained
 # on the real photos, whose attention is drawn, and the as-published model trained on the synthetic set.
+# The rehearsal (README) passes `ig_steps = 4` besides part 2's `batch_size = 2`: integrated gradients costs
+# `ig_steps` forward and backward passes of DAT-B at 224 px per photo, minutes on a 2-core CPU at the full 64.
 
 # %%
 settings = EAT_PROFILES.resolve(profile, globals())
+mark_random_weights(settings.weights)  # weights="random" (a rehearsal): every figure says so
 chapter = load_chapter(settings, run_dir)
 model, published = chapter.models["ava_sample"].eval(), chapter.models["as_published"].eval()
 real_parts, image_dir, real_test = chapter.real.parts, chapter.real.image_dir, chapter.real.loaders["test"]
@@ -289,4 +297,10 @@ record_metrics(metrics_file, {
     "batch_dependence_range_as_published": float(demo.loc["largest change", "eat_as_published"]),
     "n_test_photos": len(test_ids),
     "reference_spread": reference_spread,
+    "weights": settings.weights,
+    "max_steps": settings.max_steps,
+    "config": settings.config,
+    "image_size": settings.image_size,
+    "ig_steps": settings.ig_steps,
+    "n_parameters": sum(p.numel() for p in model.parameters()),
 })
