@@ -149,6 +149,18 @@ def write_timings(runs: dict[str, dict[str, Any]], wall_seconds: float, out_dir:
     return csv_path
 
 
+def record_timings(root: Path = REPO_ROOT) -> Path:
+    """Copy the last build's timing table (_build/book_timings.{csv,md,provenance.json}) to the recorded one
+    (RECORDED_TIMINGS and its .md / .provenance.json); the recorded csv's path."""
+    recorded = root / RECORDED_TIMINGS
+    for suffix in (".csv", ".md", ".provenance.json"):
+        built = root / "_build" / f"book_timings{suffix}"
+        if not built.is_file():
+            raise FileNotFoundError(f"{built} is missing: run `python -m iaa_lib book` first")
+        shutil.copyfile(built, recorded.parent / f"{recorded.stem}{suffix}")
+    return recorded
+
+
 def export_figures(root: Path = REPO_ROOT) -> list[Path]:
     """Write the figure of every executed notebook cell tagged `figure:<name>` to <root>/figures/<name>.png.
 

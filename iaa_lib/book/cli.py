@@ -319,6 +319,9 @@ def add_book_parser(subparsers) -> None:
                     "per-notebook timing table _build/book_timings.md.")
     parser.add_argument("--jobs", type=int, default=2,
                         help="chapters executed side by side, each notebook in its own kernel (default: 2)")
+    parser.add_argument("--record", action="store_true",
+                        help="after the build, copy its timing table to benchmarks/results/book_timings_cpu.{csv,md} "
+                             "(with provenance): the record tests/test_book_budget.py checks; run on an idle machine")
     parser.set_defaults(func=run_book)
 
 
@@ -328,6 +331,10 @@ def run_book(args) -> int:
     if args.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
     build_book(jobs=args.jobs)
+    if args.record:
+        from iaa_lib.book.build import record_timings
+
+        print(f"recorded the timing table as {record_timings()}")
     return 0
 
 
