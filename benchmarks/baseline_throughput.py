@@ -12,15 +12,16 @@ import argparse
 import os
 import platform
 import shlex
+import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
+from iaa_lib.book.bench import time_steps
 from iaa_lib.book.provenance import results_header, results_record, write_results_provenance
 from iaa_lib.data.datasets import AestheticDataset
 from iaa_lib.data.sample import load_ava_sample
@@ -36,13 +37,13 @@ def loader_throughput(image_size: int, batch_size: int, num_workers: int, passes
     dataset = AestheticDataset(frame, image_dir, train_transform(image_size, (0.5,) * 3, (0.5,) * 3))
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=num_workers,
                         persistent_workers=num_workers > 0)
-    for _ in loader:  # warm-up: worker start, file cache
-        pass
-    start, seen = time.perf_counter(), 0
-    for _ in range(passes):
-        for batch in loader:
-            seen += batch["image"].shape[0]
-    return seen / (time.perf_counter() - start)
+
+    def one_pass() -> None:
+        for _ in loader:
+            pass
+
+    seconds = time_steps(one_pass, passes, 1, torch.device("cpu"))  # the untimed pass: worker start, file cache
+    return len(dataset) * passes / sum(seconds)
 
 
 def train_step_throughput(device: torch.device, image_size: int, batch_size: int, steps: int, amp: bool,
@@ -66,16 +67,7 @@ def train_step_throughput(device: torch.device, image_size: int, batch_size: int
         loss.backward()
         optimizer.step()
 
-    for _ in range(2):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return steps * batch_size / (time.perf_counter() - start)
+    return batch_size / statistics.median(time_steps(step, steps, 2, device))
 
 
 def fit_throughput(device: torch.device, image_size: int, batch_size: int, num_workers: int) -> float:

@@ -1,126 +1,186 @@
-"""EAT throughput and peak memory: forward and forward+backward img/s of EAT-base and the smoke config.
+"""EAT speed: forward and training-step (forward + backward + SGD) img/s of our EAT-base, and of the official code.
 
-CPU: fp32, each measurement in a fresh subprocess so peak RSS (ru_maxrss) belongs to it alone.
-CUDA (when available): bf16 autocast, eager and torch.compile, peak = torch.cuda.max_memory_allocated.
-Writes benchmarks/results/eat_<device>.csv, .md and .provenance.json (command, commit, date, hardware).
+One run, same process, same threads, same batch: ours and (with --official PATH, a checkout of the official
+EAT / DAT v1 repository) the official model, measured in alternating rounds so both see the same machine state;
+with the official model present, its state dict is loaded into ours and the outputs are compared (max |diff|).
+CPU default: fp32, batch 8, 224 px. The GPU path a CUDA run would use: --precision bf16 --channels-last
+--compile (attention always goes through F.scaled_dot_product_attention, fused on CUDA).
+Timing: iaa_lib.book.bench.time_steps (median of --steps timed steps after --warmup). Writes
+benchmarks/results/eat_<device>.csv, .md and .provenance.json.
 
-    python benchmarks/eat.py [--device cpu|cuda|all] [--batch 16] [--size 224] [--repeats 3]
+    python benchmarks/eat.py [--device cpu|cuda] [--batch 8] [--size 224] [--threads 1] [--official PATH]
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
-import resource
 import shlex
-import subprocess
+import statistics
 import sys
-import time
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 import torch
+from torch import nn
 
+from iaa_lib.book.bench import inference_step, time_steps, training_step
 from iaa_lib.book.provenance import results_header, results_record, write_results_provenance
+from iaa_lib.eat.dat import load_official_checkpoint
 from iaa_lib.eat.model import EAT
 
 RESULTS = Path(__file__).resolve().parent / "results"
-MODELS = {
-    "EAT-base (full)": dict(config="full"),
-    "EAT smoke": dict(config="smoke", window_sizes=(7, 7, 7)),  # 7x7 windows so the smoke layout fits 224 px
-}
+MODES = ("forward", "train step")
+# DAT-B in the keyword names of the official DAT v1 constructor (models/dat.py, configs/dat_base.yaml), EAT's
+# 10 raw outputs; written from the official config, not yet run against the official code (not present here).
+OFFICIAL_KWARGS = dict(
+    img_size=224, patch_size=4, num_classes=10, expansion=4, dim_stem=128, dims=[128, 256, 512, 1024],
+    depths=[2, 2, 18, 2], heads=[4, 8, 16, 32], window_sizes=[7, 7, 7, 7], drop_rate=0.0, attn_drop_rate=0.0,
+    drop_path_rate=0.5, strides=[-1, -1, 1, 1], offset_range_factor=[-1, -1, 2, 2],
+    stage_spec=[["L", "S"], ["L", "S"], ["L", "D"] * 9, ["L", "D"]], groups=[-1, -1, 4, 8],
+    use_pes=[False, False, True, True], dwc_pes=[False] * 4, sr_ratios=[-1] * 4, fixed_pes=[False] * 4,
+    no_offs=[False] * 4, ns_per_pts=[4] * 4, use_dwc_mlps=[False] * 4, use_conv_patches=False)
 
 
-def build(name: str, size: int) -> torch.nn.Module:
-    """The benchmarked model (as-published variant: raw10 head, batch-mean references) at `size` px."""
-    return EAT(variant="eat_as_published", img_size=size, **MODELS[name])
+def ours(size: int) -> nn.Module:
+    """Our EAT-base as published (raw10 head, batch-mean learned references, sign-agreement offset mask)."""
+    return EAT(config="full", variant="eat_as_published", img_size=size)
 
 
-def measure(name: str, mode: str, device: str, batch: int, size: int, repeats: int, compile_model: bool) -> dict:
-    """img/s and peak memory (MiB) of one (model, mode) on one device."""
+def official(path: str, entry: str, kwargs: dict) -> nn.Module:
+    """The official model: `entry` ("module:Class") imported from the repository at `path`, built with kwargs."""
+    root = Path(path).expanduser().resolve()
+    if not root.is_dir():
+        raise FileNotFoundError(f"--official {path}: not a folder; pass a checkout of the official EAT/DAT code")
+    sys.path.insert(0, str(root))
+    module_name, _, class_name = entry.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as error:
+        raise ImportError(f"--official {root}: cannot import {entry} ({error}); pass --official-entry module:Class") from error
+    return cls(**kwargs)
+
+
+def prediction(output) -> torch.Tensor:
+    """The score tensor of a model output: our dict's "pred", the official (logits, positions, references)[0]."""
+    if isinstance(output, dict):
+        return output["pred"]
+    return output[0] if isinstance(output, (tuple, list)) else output
+
+
+class Scored(nn.Module):
+    """Wraps a model so that its forward returns its prediction tensor only (the stand-in loss needs a tensor)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return prediction(self.model(image))
+
+
+def max_output_difference(our_model: nn.Module, official_model: nn.Module, images: torch.Tensor) -> float:
+    """Max |ours - official| of eval-mode outputs after loading the official state dict into ours."""
+    load_official_checkpoint(our_model, official_model.state_dict())
+    our_model.eval(), official_model.eval()
+    with torch.no_grad():
+        return float((prediction(our_model(images)) - prediction(official_model(images))).abs().max())
+
+
+def prepare(model: nn.Module, device: str, channels_last: bool, compiled: bool) -> nn.Module:
+    """The model on `device`, channels-last weights when asked, wrapped by torch.compile when asked."""
+    model = Scored(model).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return torch.compile(model) if compiled else model
+
+
+def steps_for(model: nn.Module, images: torch.Tensor, device: torch.device, precision: str) -> dict[str, Callable]:
+    """{mode: one step}: eval-mode no-grad forward, and train-mode forward + stand-in loss + backward + SGD."""
+    return {"forward": inference_step(model, {"image": images}, device, precision),
+            "train step": training_step(model, {"image": images}, device, precision, optimizer="sgd")}
+
+
+def run(args) -> pd.DataFrame:
+    """Median img/s of every (model, mode), the models measured in alternating rounds."""
+    device = torch.device(args.device)
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = build(name, size).to(device)
-    model.train(mode == "forward+backward")
-    if compile_model:
-        model = torch.compile(model)
-    images = torch.randn(batch, 3, size, size, device=device)
-    use_bf16 = device == "cuda"
-
-    def step() -> None:
-        with torch.autocast(device, dtype=torch.bfloat16, enabled=use_bf16):
-            if mode == "forward":
-                with torch.no_grad():
-                    model(images)
-            else:
-                pred = model(images)["pred"]
-                pred.float().sum().backward()
-                model.zero_grad(set_to_none=True)
-
-    step()  # warm-up (and compilation)
-    if device == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        step()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    seconds = (time.perf_counter() - start) / repeats
-    peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"model": name, "mode": mode, "device": device, "precision": "bf16 autocast" if use_bf16 else "fp32",
-            "compile": compile_model, "batch": batch, "size": size, "img_per_s": batch / seconds,
-            "ms_per_batch": 1000 * seconds, "peak_mib": peak,
-            "params": sum(p.numel() for p in build(name, size).parameters())}
-
-
-def run(device: str, batch: int, size: int, repeats: int) -> pd.DataFrame:
+    images = torch.randn(args.batch, 3, args.size, args.size, device=device)
+    if args.channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    models = {"ours": ours(args.size)}
+    difference = None
+    if args.official:
+        models["official"] = official(args.official, args.official_entry, OFFICIAL_KWARGS)
+        difference = max_output_difference(models["ours"], models["official"], images[:2].contiguous())
+        print(f"max |ours - official| output difference: {difference:.2e}", flush=True)
+    seconds: dict[tuple[str, str], list[float]] = {}
+    for mode in MODES:
+        runners = {name: prepare(model, args.device, args.channels_last, args.compile) for name, model in models.items()}
+        steps = {name: steps_for(runner, images, device, args.precision)[mode] for name, runner in runners.items()}
+        for _ in range(args.rounds):
+            for name, step in steps.items():
+                seconds.setdefault((name, mode), []).extend(time_steps(step, args.steps, args.warmup, device))
     rows = []
-    for name in MODELS:
-        for mode in ("forward", "forward+backward"):
-            for compile_model in ((False, True) if device == "cuda" else (False,)):
-                if device == "cpu":  # fresh process: its peak RSS is this measurement's
-                    args = [sys.executable, __file__, "--child", json.dumps([name, mode, batch, size, repeats])]
-                    result = subprocess.run(args, capture_output=True, text=True, check=True)
-                    rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
-                else:
-                    rows.append(measure(name, mode, device, batch, size, repeats, compile_model))
-                    torch.cuda.empty_cache()
-                print(rows[-1], flush=True)
-    return pd.DataFrame(rows)
+    for (name, mode), times in seconds.items():
+        median = statistics.median(times)
+        rows.append({"model": name, "mode": mode, "device": args.device, "precision": args.precision,
+                     "channels_last": args.channels_last, "compile": args.compile, "batch": args.batch,
+                     "size": args.size, "threads": torch.get_num_threads(), "img_per_s": args.batch / median,
+                     "step_ms_median": 1000 * median, "timed_steps": len(times),
+                     "max_output_diff": difference})
+    frame = pd.DataFrame(rows)
+    if args.official:
+        frame["ours_over_official"] = [
+            row.img_per_s / frame[(frame.model == "official") & (frame["mode"] == row.mode)].img_per_s.iloc[0]
+            for row in frame.itertuples()]
+    return frame
 
 
-def write(frame: pd.DataFrame, device: str, record: dict) -> None:
+def write(frame: pd.DataFrame, device: str, record: dict) -> Path:
+    """benchmarks/results/eat_<device>.csv, .md and .provenance.json."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(RESULTS / f"eat_{device}.csv", index=False)
-    write_results_provenance(RESULTS / f"eat_{device}.csv", record)
-    shown = frame[["model", "mode", "precision", "compile", "batch", "size", "img_per_s", "ms_per_batch", "peak_mib"]].copy()
-    shown["img_per_s"] = shown["img_per_s"].round(1)
-    shown["ms_per_batch"] = shown["ms_per_batch"].round(0).astype(int)
-    shown["peak_mib"] = shown["peak_mib"].round(0).astype(int)
-    header = f"Device: {torch.cuda.get_device_name() if device == 'cuda' else 'CPU, ' + str(torch.get_num_threads()) + ' threads'}; torch {torch.__version__}.\n\n"
-    peak_note = "peak = torch.cuda.max_memory_allocated" if device == "cuda" else "peak = process peak RSS (includes the Python/torch runtime)"
-    table = shown.to_markdown(index=False)
-    (RESULTS / f"eat_{device}.md").write_text(results_header(record) + header + table + f"\n\n({peak_note}.)\n")
+    csv_path = RESULTS / f"eat_{device}.csv"
+    frame.to_csv(csv_path, index=False)
+    write_results_provenance(csv_path, record)
+    where = torch.cuda.get_device_name() if device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    (RESULTS / f"eat_{device}.md").write_text(results_header(record) + f"Device: {where}; torch {torch.__version__}.\n\n"
+                                              + frame.round(3).to_markdown(index=False) + "\n")
+    return csv_path
 
 
-def main() -> None:
+def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", choices=("cpu", "cuda", "all"), default="all")
-    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--size", type=int, default=224)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--child", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        name, mode, batch, size, repeats = json.loads(args.child)
-        print(json.dumps(measure(name, mode, "cpu", batch, size, repeats, False)))
-        return
-    record = results_record(shlex.join(["python", "benchmarks/eat.py", *sys.argv[1:]]))  # before writing results
-    devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
-    for device in devices:
-        if device == "cuda" and not torch.cuda.is_available():
-            print("CUDA not available: skipping the GPU benchmark")
-            continue
-        write(run(device, args.batch, args.size, args.repeats), device, record)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads, the same for both models")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per round")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps before each round")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of ours / official")
+    parser.add_argument("--official", help="a checkout of the official EAT / DAT v1 repository (imported)")
+    parser.add_argument("--official-entry", default="models.dat:DAT", help="module:Class of the official model")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="bf16 = autocast (GPU path)")
+    parser.add_argument("--channels-last", action="store_true", help="channels-last images and weights (GPU path)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile both models (GPU path)")
+    parser.add_argument("--out", choices=("results", "none"), default="results",
+                        help="write benchmarks/results/eat_<device>.* (results) or only print (none)")
+    args = parser.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device here")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
+    record = results_record(shlex.join(["python", "benchmarks/eat.py", *(argv or sys.argv[1:])]))
+    frame = run(args)
+    print(frame.round(3).to_string(index=False))
+    if args.out == "results":
+        print(f"wrote {write(frame, args.device, record)}")
+    print(json.dumps({f"{r.model} {r.mode}": round(r.img_per_s, 3) for r in frame.itertuples()}))
 
 
 if __name__ == "__main__":

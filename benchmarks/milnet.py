@@ -26,6 +26,7 @@ import pandas as pd
 import psutil
 import torch
 
+from iaa_lib.book.bench import time_steps
 from iaa_lib.book.provenance import results_header, results_record, write_results_provenance
 from iaa_lib.losses import AdaEMDLoss
 from iaa_lib.milnet.model import MILNet
@@ -61,11 +62,6 @@ class PeakRSS:
         self.peak_bytes = self.peak - self.start
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def retrieval_row(device: torch.device, n_rows: int, dim: int, n_queries: int, repeats: int) -> dict:
     """Time and memory of build_index + search(k=4) over n_rows random training features."""
     generator = torch.Generator().manual_seed(0)
@@ -73,23 +69,15 @@ def retrieval_row(device: torch.device, n_rows: int, dim: int, n_queries: int, r
     queries = torch.randn(n_queries, dim, generator=generator)
     ids = [str(i) for i in range(n_rows)]
     query_ids = [f"q{i}" for i in range(n_queries)]
-    start = time.perf_counter()
-    index = build_index(train, ids, metric="l2", device=device)
-    _sync(device)
-    build_s = time.perf_counter() - start
+    built = []
+    build_s = time_steps(lambda: built.append(build_index(train, ids, metric="l2", device=device)), 1, 0, device)[0]
+    index = built[0]
     index.search(queries[:8], 4, query_ids=query_ids[:8])  # warm-up
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
         resident = torch.cuda.memory_allocated(device)
-    times = []
     with PeakRSS() as rss:
-        for _ in range(repeats):
-            _sync(device)
-            start = time.perf_counter()
-            index.search(queries, 4, query_ids=query_ids)
-            _sync(device)
-            times.append(time.perf_counter() - start)
-    search_s = min(times)
+        search_s = min(time_steps(lambda: index.search(queries, 4, query_ids=query_ids), repeats, 0, device))
     peak_extra = (torch.cuda.max_memory_allocated(device) - resident) if device.type == "cuda" else rss.peak_bytes
     return {
         "what": "retrieval", "config": f"N={n_rows:,} D={dim}", "rows": n_rows, "batch": n_queries,
@@ -116,14 +104,7 @@ def gcn_train_row(device: torch.device, config: str, batch: int, steps: int, bf1
         loss.backward()
         optimizer.step()
 
-    for _ in range(3 if compile_model else 2):
-        step()
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    _sync(device)
-    seconds = time.perf_counter() - start
+    seconds = sum(time_steps(step, steps, 3 if compile_model else 2, device))
     return {
         "what": "gcn_train", "config": f"{config} head ({sum(p.numel() for p in model.parameters()):,} params)",
         "batch": batch, "precision": "bf16 autocast" if bf16 else "fp32", "compile": compile_model,

@@ -104,3 +104,18 @@ def test_the_longest_chapter_starts_first_from_the_recorded_timings(tmp_path):
     (tmp_path / "_build").mkdir()
     (tmp_path / "_build" / "notebook_runs.json").write_text('{"notebooks/a/01_x": {"seconds": 7.5}}')
     assert previous_seconds(tmp_path) == {"notebooks/a/01_x": 7.5}  # the last build wins over the record
+
+
+def test_the_comparison_waits_for_the_chapters_whose_runs_it_loads(tmp_path, monkeypatch):
+    from iaa_lib.book import build
+
+    groups, _ = notebook_groups()
+    waiting = {p.stem for g in groups if build.waits_for_chapters(g) for p in g}
+    assert waiting == {"01_results", "03_failure_cases"}  # 02_benchmark and 05_real_critiques need no chapter
+    monkeypatch.setattr(build, "AFTER_CHAPTERS", ("notebooks/z",))
+    tiny_book(tmp_path, {"z": ["01_w"], "a": ["01_x", "02_y"], "b": ["01_v"]}, sizes={})
+    logged = []
+    execute_notebooks(tmp_path, jobs=2, log=logged.append)
+    started = logged.index("executing notebooks/z/01_w ...")
+    assert all(logged.index(line) < started for line in logged if " done in " in line and "/z/" not in line)
+    assert len([line for line in logged if " done in " in line]) == 4

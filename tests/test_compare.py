@@ -138,7 +138,7 @@ def test_train_and_predict_rejects_unknown_names():
 
 def test_notebook_set_up_from_the_shared_settings(tmp_path, monkeypatch):
     settings = FailureSettings(models="nima,cgiaa", n_synthetic=20, synthetic_size=32, cgiaa_gpt2_path="/g",
-                               threads=2, seed=3, run_dir=str(tmp_path))
+                               threads=2, seed=3, run_dir=str(tmp_path), max_steps=2, weights="random")
     threads = torch.get_num_threads()
     try:
         start(settings)
@@ -153,8 +153,8 @@ def test_notebook_set_up_from_the_shared_settings(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(compare, "train_and_predict", lambda *args: calls.append(args) or args[0])
     assert train_models(settings, data) == {"nima": "nima", "cgiaa": "cgiaa"}
-    assert calls == [("nima", data, "smoke", str(tmp_path), 3, None),
-                     ("cgiaa", data, "smoke", str(tmp_path), 3, {"gpt2_path": "/g"})]
+    assert calls == [("nima", data, "smoke", str(tmp_path), 3, None, 2, "random"),
+                     ("cgiaa", data, "smoke", str(tmp_path), 3, {"gpt2_path": "/g"}, 2, "random")]
 
 
 def test_cgiaa_catalogue_layout():

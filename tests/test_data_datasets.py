@@ -206,3 +206,17 @@ def test_cache_keeps_decoded_images(sample):
     assert plain.image(1) is not plain.image(1) and max(plain.image(1).size) == 512
     skip_cached = AestheticDataset(frame.head(2), image_dir, transform=eval_transform(8), on_error="skip", cache_images=True)
     assert len(skip_cached._cache) == 2
+
+
+def test_an_in_memory_set_is_fingerprinted_by_its_images_bytes_not_their_folder(sample, tmp_path):
+    frame, image_dir = sample
+    frame = frame.head(3)
+    copy = tmp_path / "copy"
+    shutil.copytree(image_dir, copy, ignore=lambda _, names: [n for n in names if n[:-4] not in set(frame["image_id"])])
+    original, copied = (AestheticDataset(frame, d, eval_transform(16), cache_images=True) for d in (image_dir, copy))
+    assert original.fingerprint() == copied.fingerprint()  # the same images in another run folder
+    on_disk = [AestheticDataset(frame, d, eval_transform(16)) for d in (image_dir, copy)]
+    assert on_disk[0].fingerprint() != on_disk[1].fingerprint()  # full-AVA sets: counted by their paths
+    first = copy / f"{frame['image_id'].iloc[0]}.jpg"
+    _card().save(first)
+    assert AestheticDataset(frame, copy, eval_transform(16), cache_images=True).fingerprint() != original.fingerprint()

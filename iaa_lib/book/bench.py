@@ -145,12 +145,15 @@ def inference_step(model: nn.Module, inputs: dict[str, Tensor], device: torch.de
 
 
 def training_step(model: nn.Module, inputs: dict[str, Tensor], device: torch.device,
-                  precision: str) -> Callable[[], None]:
-    """One train-mode forward, stand-in loss, backward and AdamW step over the trainable parameters."""
+                  precision: str, optimizer: str = "adamw") -> Callable[[], None]:
+    """One train-mode forward, stand-in loss, backward and optimiser step ("adamw" or "sgd") over the trainable
+    parameters."""
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:
         raise ValueError(f"{type(model).__name__} has no trainable parameters to benchmark a training step")
-    optimizer = torch.optim.AdamW(trainable, lr=1e-5)
+    if optimizer not in ("adamw", "sgd"):
+        raise ValueError(f"optimizer must be 'adamw' or 'sgd', got {optimizer!r}")
+    optimizer = torch.optim.AdamW(trainable, lr=1e-5) if optimizer == "adamw" else torch.optim.SGD(trainable, lr=1e-5)
     model.train()
 
     def step() -> None:

@@ -52,6 +52,9 @@ def toc_notebooks(root: Path = REPO_ROOT) -> list[Path]:
 RUN_LAST = ("notebooks/99_compare/04_results_to_cite",)
 # Notebooks that need nothing from the notebooks before them in their chapter: a group of their own.
 INDEPENDENT = ("notebooks/99_compare/02_benchmark", "notebooks/99_compare/05_real_critiques")
+# Groups that start only once every chapter group has finished: the comparison loads the chapters' finished
+# runs wherever recipe, data and seed agree (training.run_index) instead of training them again.
+AFTER_CHAPTERS = ("notebooks/99_compare",)
 
 
 def notebook_groups(root: Path = REPO_ROOT) -> tuple[list[list[Path]], list[Path]]:
@@ -65,6 +68,12 @@ def notebook_groups(root: Path = REPO_ROOT) -> tuple[list[list[Path]], list[Path
         else:
             groups.setdefault(name if name in INDEPENDENT else str(path.parent), []).append(path)
     return list(groups.values()), last
+
+
+def waits_for_chapters(group: list[Path], root: Path = REPO_ROOT) -> bool:
+    """Whether a group of notebook_groups starts only after every other group (AFTER_CHAPTERS, not INDEPENDENT)."""
+    name = str(group[0].relative_to(root).with_suffix(""))
+    return name not in INDEPENDENT and str(Path(name).parent) in AFTER_CHAPTERS
 
 
 def previous_seconds(root: Path = REPO_ROOT) -> dict[str, float]:
@@ -108,7 +117,8 @@ def execute_notebooks(root: Path = REPO_ROOT, jobs: int = 2, log=print,
                       parameters: Callable[[str], dict[str, Any] | None] | None = None,
                       output_dir: Path | None = None, env: dict[str, str] | None = None,
                       cell_timeout_s: int = DEFAULT_CELL_TIMEOUT_S) -> dict[str, dict[str, Any]]:
-    """Execute every book notebook, `jobs` chapters side by side, each notebook in its own process; return
+    """Execute every book notebook, `jobs` chapters side by side (longest first; the
+    AFTER_CHAPTERS groups once all others are done), each notebook in its own process; return
     name -> {seconds, peak_rss_mib, metrics}, in reading order.
 
     Default: the smoke defaults, executed copies beside the sources. `parameters(name)` gives a notebook's
@@ -135,7 +145,15 @@ def execute_notebooks(root: Path = REPO_ROOT, jobs: int = 2, log=print,
             run(path)
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for future in [pool.submit(run_group, g) for g in groups]:
+        chapters = [pool.submit(run_group, g) for g in groups if not waits_for_chapters(g, root)]
+
+        def after_chapters(group: list[Path]) -> None:
+            for chapter in chapters:
+                chapter.result()  # a chapter's failure stops the groups that would reuse its runs
+            run_group(group)
+
+        later = [pool.submit(after_chapters, g) for g in groups if waits_for_chapters(g, root)]
+        for future in chapters + later:
             future.result()
     for path in last:
         run(path)
@@ -165,6 +183,18 @@ def write_timings(runs: dict[str, dict[str, Any]], wall_seconds: float, out_dir:
     lines += [f"| {r.notebook} | {r.seconds:.1f} | {r.peak_rss_mib} | {r.budget_s} |" for r in table.itertuples()]
     (out_dir / f"{stem}.md").write_text("\n".join(lines) + "\n")
     return csv_path
+
+
+def record_timings(root: Path = REPO_ROOT) -> Path:
+    """Copy the last build's timing table (_build/book_timings.{csv,md,provenance.json}) to the recorded one
+    (RECORDED_TIMINGS and its .md / .provenance.json); the recorded csv's path."""
+    recorded = root / RECORDED_TIMINGS
+    for suffix in (".csv", ".md", ".provenance.json"):
+        built = root / "_build" / f"book_timings{suffix}"
+        if not built.is_file():
+            raise FileNotFoundError(f"{built} is missing: run `python -m iaa_lib book` first")
+        shutil.copyfile(built, recorded.parent / f"{recorded.stem}{suffix}")
+    return recorded
 
 
 def export_figures(root: Path = REPO_ROOT) -> list[Path]:

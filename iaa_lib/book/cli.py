@@ -326,6 +326,9 @@ def add_book_parser(subparsers) -> None:
     parser.add_argument("--rehearse-dir", default=None, metavar="DIR",
                         help="new or empty folder for the rehearsal's data, runs and executed notebooks (default: "
                              "a new temporary folder, kept)")
+    parser.add_argument("--record", action="store_true",
+                        help="after the build, copy its timing table to benchmarks/results/book_timings_cpu.{csv,md} "
+                             "(with provenance): the record tests/test_book_budget.py checks; run on an idle machine")
     parser.set_defaults(func=run_book)
 
 
@@ -336,6 +339,8 @@ def run_book(args) -> int:
         raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
     if args.rehearse_dir is not None and not args.rehearse:
         raise UsageError("--rehearse-dir needs --rehearse")
+    if args.rehearse and args.record:
+        raise UsageError("--record records the smoke build's timings; it cannot be combined with --rehearse")
     if args.rehearse:
         import tempfile
 
@@ -348,6 +353,10 @@ def run_book(args) -> int:
         print(f"rehearsal data, runs and executed notebooks kept in {folder}")
         return 0
     build_book(jobs=args.jobs)
+    if args.record:
+        from iaa_lib.book.build import record_timings
+
+        print(f"recorded the timing table as {record_timings()}")
     return 0
 
 

@@ -126,11 +126,18 @@ class AestheticDataset(Dataset):
         return len(self._ids)
 
     def fingerprint(self) -> str:
-        """Hash of what this set feeds training: ids, image files, labels, the transform (hence the image size)."""
+        """Hash of what this set feeds training: ids, images, labels, the transform (hence the image size).
+
+        Images held in memory (cache_images: small sets) count by their files' bytes, so the same images written
+        into another run folder hash the same; on-disk sets (full AVA) count by their paths."""
+        import hashlib
+
         from iaa_lib.training.fingerprint import fingerprint
 
-        return fingerprint("AestheticDataset", self._ids, [str(p) for p in self.paths], self._mos, self._dist,
-                           repr(self.transform), self.cache_max_side)
+        images = ([hashlib.sha256(p.read_bytes()).hexdigest() for p in self.paths] if self.cache_images
+                  else [str(p) for p in self.paths])
+        return fingerprint("AestheticDataset", self._ids, images, self._mos, self._dist, repr(self.transform),
+                           self.cache_max_side)
 
     def __getitem__(self, index: int) -> dict:
         item = {"image": self.transform(self.image(index)), "mos": self._mos[index], "image_id": self._ids[index]}
