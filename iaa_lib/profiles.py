@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 PROFILE_NAMES = ("smoke", "full")
+WEIGHTS = ("pretrained", "random")  # the settings' `weights` switch (the same values as iaa_lib.viz.WEIGHT_CHOICES)
 PINNED_KEY = "pinned_parameters"  # injected by the runner: the names the user passed with -p
 
 Settings = TypeVar("Settings")
@@ -64,3 +65,24 @@ class Profiles(Generic[Settings]):
                  for f in self.field_names() if f in parameters and parameters[f] != getattr(self.smoke, f)]
         if wrong:
             raise ProfileError("the parameters cell must hold the smoke profile's values: " + ", ".join(wrong))
+
+
+def backbone_weights(weights: str, pretrained: str | None) -> str | None:
+    """Weights to build a backbone with: its `pretrained` tag when weights == "pretrained", None (random init) when
+    "random" (the rehearsal's explicit switch); ValueError for any other value."""
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights must be one of {WEIGHTS}, got {weights!r}")
+    return pretrained if weights == "pretrained" else None
+
+
+def capped_epochs(epochs: int, max_steps: int) -> tuple[int, int | None]:
+    """(epochs, optimiser steps per epoch or None) so that a stage of `epochs` takes at most `max_steps` steps.
+
+    max_steps 0: no cap, (epochs, None). Otherwise min(epochs, max_steps) epochs (at least 1) of
+    max_steps // that many steps each, e.g. (10, 2) -> (2, 1): the schedule still crosses an epoch boundary."""
+    if max_steps < 0 or epochs < 1:
+        raise ValueError(f"need epochs >= 1 and max_steps >= 0 (0 = no cap), got epochs={epochs}, max_steps={max_steps}")
+    if max_steps == 0:
+        return epochs, None
+    capped = max(1, min(epochs, max_steps))
+    return capped, max_steps // capped

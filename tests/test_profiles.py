@@ -101,3 +101,23 @@ def test_runner_refuses_an_unknown_profile_before_the_kernel_starts(tmp_path):
     with pytest.raises(NotebookParameterError, match="unknown profile 'fulll'"):
         run_notebook(path, parameters={"profile": "fulll"})
     assert not (tmp_path / "tiny.ipynb").exists()
+
+
+def test_capped_epochs_keeps_the_total_within_max_steps():
+    from iaa_lib.profiles import capped_epochs
+
+    assert capped_epochs(10, 0) == (10, None)  # no cap
+    assert capped_epochs(10, 2) == (2, 1)  # 2 epochs of 1 step: the schedule crosses an epoch boundary
+    assert capped_epochs(1, 2) == (1, 2)
+    assert capped_epochs(3, 7) == (3, 2)  # 6 <= 7
+    with pytest.raises(ValueError):
+        capped_epochs(10, -1)
+
+
+def test_backbone_weights_is_an_explicit_switch():
+    from iaa_lib.profiles import backbone_weights
+
+    assert backbone_weights("pretrained", "imagenet") == "imagenet"
+    assert backbone_weights("random", "imagenet") is None
+    with pytest.raises(ValueError, match="weights must be one of"):
+        backbone_weights("imagenet", "imagenet")

@@ -31,8 +31,10 @@ Features (extracted once, cached on disk)
     ``features.npy`` (N × D float32), ``ids.txt`` and ``meta.json``. ``feature_cache_key(...)`` computes
     the key; ``load_feature_store(folder)`` reads a store back.
 
-    ``FeatureStore(ids, features, key=None, path=None)``: ``.rows(ids) -> (len(ids), D)`` float tensor
-    in the given order, ``.dim``, ``len()``, ``.position`` (id → row).
+    ``FeatureStore(ids, features, key=None, path=None, meta={})``: ``.rows(ids) -> (len(ids), D)`` float tensor
+    in the given order, ``.dim``, ``len()``, ``.position`` (id → row), ``.meta`` (the cache's meta.json: backbone
+    name, weights, transform, ``parameters`` = the backbone's parameter count, ``input_size`` = the side in px of
+    the default transform, None for a custom one).
 
 Index (training split only)
     ``build_index(train_features, train_ids, metric="l2"|"cosine", forbidden_ids=None,
@@ -119,6 +121,7 @@ class FeatureStore:
     features: Tensor
     key: str | None = None
     path: Path | None = None
+    meta: dict = field(default_factory=dict, repr=False)
     position: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -200,7 +203,7 @@ def load_feature_store(folder: str | os.PathLike) -> FeatureStore:
     ids = (folder / "ids.txt").read_text().splitlines()
     meta = json.loads((folder / "meta.json").read_text())
     features = torch.from_numpy(np.load(folder / "features.npy"))
-    return FeatureStore(ids, features, key=meta.get("key"), path=folder)
+    return FeatureStore(ids, features, key=meta.get("key"), path=folder, meta=meta)
 
 
 def _write_store(folder: Path, ids: list[str], features: np.ndarray, meta: dict) -> None:
@@ -262,10 +265,12 @@ def extract_features(
         from iaa_lib.blocks.backbones import create_backbone
 
         backbone = create_backbone(backbone_name, weights=weights)
+    input_size = None
     if transform is None:
         from iaa_lib.data.transforms import eval_transform
 
-        transform = eval_transform(image_size or backbone.input_size, backbone.mean, backbone.std)
+        input_size = image_size or backbone.input_size
+        transform = eval_transform(input_size, backbone.mean, backbone.std)
 
     device = torch.device(device) if device is not None else next(backbone.parameters()).device
     was_training = backbone.training
@@ -290,9 +295,10 @@ def extract_features(
     meta = dict(
         key=key, backbone_name=backbone_name, weights=str(weights), transform=repr(transform),
         n=len(ids), dim=int(features.shape[1]) if chunks else 0, fingerprint=fingerprint,
+        parameters=sum(p.numel() for p in backbone.parameters()), input_size=input_size,
     )
     _write_store(folder, ids, features.numpy(), meta)
-    return FeatureStore(ids, features, key=key, path=folder)
+    return FeatureStore(ids, features, key=key, path=folder, meta=meta)
 
 
 # --------------------------------------------------------------------------- index

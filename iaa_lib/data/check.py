@@ -342,6 +342,15 @@ class Manifest:
         return frame
 
 
+def read_manifest_summary(path: str | os.PathLike) -> dict:
+    """The JSON report written beside a manifest (dataset, folder, counts); FileNotFoundError naming the fix."""
+    summary_file = summary_path(Path(path).expanduser())
+    if not summary_file.is_file():
+        raise FileNotFoundError(f"manifest summary {summary_file} not found; write the manifest with "
+                                f"`python -m iaa_lib data check --dataset NAME --root DIR --manifest {path}`")
+    return json.loads(summary_file.read_text(encoding="utf-8"))
+
+
 def read_manifest(path: str | os.PathLike, image_dir: str | os.PathLike | None = None) -> Manifest:
     """A manifest written by write_manifest; ValueError when the CSV or a label file changed since the check.
 

@@ -9,7 +9,9 @@
   test = the ids of ``test_list`` (one per line: e.g. the official ``generic_test.jpgl``, or ILGnet's list),
   val = a seeded 5 % of the rest. Ids without an image file are left out. With ``manifest`` (written by
   ``python -m iaa_lib data check --dataset ava``) the user's own AVA.txt, images and official test list are used
-  instead, only the images the check found readable (the check's report lists every other one).
+  instead, only the images the check found readable (the check's report lists every other one);
+* ``"baid"``: BAID through a ``manifest`` of ``python -m iaa_lib data check --dataset baid`` (its official
+  train / val / test CSVs, scores 0..10), readable images only.
 """
 from __future__ import annotations
 
@@ -48,7 +50,7 @@ def cached_synthetic(n: int, out_dir: str | os.PathLike, image_size: int = 96, s
 
 
 def labelled_set(
-    dataset: Literal["synthetic", "ava_sample", "ava"],
+    dataset: Literal["synthetic", "ava_sample", "ava", "baid"],
     *,
     run_dir: str | os.PathLike = "runs",
     n_synthetic: int = 300,
@@ -75,6 +77,12 @@ def labelled_set(
             raise ValueError(f"{manifest}: no readable image of the official test list; see its data check report")
         splits = split_from_id_lists(frame["image_id"], checked["test"], val_fraction=0.05, seed=seed)
         return frame, None, _non_empty(splits, f"AVA manifest {manifest}")
+    if dataset == "baid":
+        if not manifest:
+            raise ValueError("dataset='baid' is read through a data-check manifest: run `python -m iaa_lib data check "
+                             "--dataset baid --root DIR` and pass the manifest it writes")
+        frame, _, checked = labelled_from_manifest(resolve(manifest))
+        return frame, None, _non_empty(checked, f"BAID manifest {manifest}")
     if dataset == "ava":
         if not data_root or not test_list:
             raise ValueError("dataset='ava' needs data_root (your folder of AVA <image_id>.jpg files) and test_list "
@@ -91,7 +99,7 @@ def labelled_set(
         splits = split_from_id_lists(frame["image_id"], read_id_list(resolve(test_list)), val_fraction=0.05,
                                      seed=seed, unknown="drop")
         return frame, image_dir, _non_empty(splits, f"AVA in {image_dir} with test list {resolve(test_list)}")
-    raise ValueError(f"dataset must be 'synthetic', 'ava_sample' or 'ava', got {dataset!r}")
+    raise ValueError(f"dataset must be 'synthetic', 'ava_sample', 'ava' or 'baid', got {dataset!r}")
 
 
 def _non_empty(splits: dict[str, list[str]], what: str) -> dict[str, list[str]]:

@@ -47,22 +47,28 @@ class MILNetSettings:
     threads: int = 1  # 0: all cores
     seed: int = 0
     run_dir: str = "runs/milnet"
+    max_steps: int = 0  # 0 = no cap; > 0: at most this many optimiser steps per training run (the rehearsal)
+    weights: str = "pretrained"  # "random": the node and retrieval backbones built by name with random init
+    manifest: str = ""  # a data-check manifest: real_dataset "ava" is read from it (labelled_set(manifest=...))
 
     def recipe(self) -> MILNetRecipe:
         """The training recipe of the chapter's main head."""
         return MILNetRecipe(config=self.config, num_references=self.num_references, inner=self.inner,
                             epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, schedule=self.schedule,
-                            seed=self.seed)
+                            seed=self.seed, max_steps=self.max_steps)
 
 
 PROFILES = Profiles(
     smoke=MILNetSettings(),
     # The official schedule: full head, Adam 3e-4, batch 128, 10 epochs, lr ÷10 after epochs 3, 6, 9 (the official
-    # code re-creates Adam at each decay; the book keeps its state, the spec's textbook variant). Full AVA: labels
-    # from data/labels, test = the ILGnet list, val = a seeded 5 % of the rest.
-    full=MILNetSettings(config="full", epochs=10, batch_size=128, lr=3e-4, schedule="step", image_size=None,
-                        real_image_size=None, real_dataset="ava", data_root="/data/ava/images",
-                        test_list="/data/ava/ILG_test.txt", n_boot=1000, threads=0),
+    # code re-creates Adam at each decay; the book keeps its state, the spec's textbook variant). Full AVA from the
+    # data check's manifest (`python -m iaa_lib data check --dataset ava --root DIR`): the user's AVA.txt, the official
+    # generic_test.jpgl as test, val = a seeded 5 % of the rest. For the ILGnet split instead set manifest="" with
+    # data_root (the image folder) and test_list (ILG_test.txt; labels from data/labels).
+    # Synthetic images go in at their own 96 px, real photos at each backbone's own size (299 / 224 px).
+    full=MILNetSettings(config="full", epochs=10, batch_size=128, lr=3e-4, schedule="step", image_size=96,
+                        real_image_size=None, real_dataset="ava", manifest="runs/data/ava_manifest.csv", n_boot=1000,
+                        threads=0),
 )
 
 
@@ -79,13 +85,14 @@ class MILNetChapter:
     def graph_data(self, dataset: ChapterSet, **options: Any) -> ReferenceGraphData:
         """milnet_graph_data of the synthetic or the real set at the settings' sizes (`options` e.g. retrieval_input)."""
         s = self.settings
-        shared = dict(k=s.num_references, metric=s.metric, run_dir=s.run_dir, seed=s.seed, **options)
+        shared = dict(k=s.num_references, metric=s.metric, run_dir=s.run_dir, seed=s.seed, weights=s.weights, **options)
         if dataset == "synthetic":
             return milnet_graph_data("synthetic", s.config, image_size=s.image_size, n_synthetic=s.n_synthetic,
                                      synthetic_size=s.synthetic_size, **shared)
         if dataset == "real":
             return milnet_graph_data(s.real_dataset, s.config, image_size=s.real_image_size,
-                                     data_root=s.data_root or None, test_list=s.test_list or None, **shared)
+                                     data_root=s.data_root or None, test_list=s.test_list or None,
+                                     manifest=s.manifest or None, **shared)
         raise ValueError(f"dataset must be 'synthetic' or 'real', got {dataset!r}")
 
     @cached_property

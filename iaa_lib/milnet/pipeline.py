@@ -6,12 +6,14 @@
     * ``"synthetic"``: ``make_synthetic(n_synthetic, <run_dir>/synthetic_<size>_<n>_<seed>)``, generated once
       and reused (its frame is pickled next to the images), split 60/20/20 with ``random_split``;
     * ``"ava_sample"``: the 77 embedded AVA photos with their fixed 46/16/15 split;
-    * ``"ava"``: a full AVA copy, images in ``data_root``, labels from data/labels/ava_votes.csv.gz, test =
-      the ILGnet list (``test_list``, one id per line, 19,998 ids), val = a seeded 5 % of the rest
+    * ``"ava"``: a full AVA copy read through a data-check ``manifest`` (the user's AVA.txt, readable images,
+      test = generic_test.jpgl), or without one images in ``data_root``, labels from data/labels/ava_votes.csv.gz,
+      test = the ILGnet list (``test_list``, one id per line, 19,998 ids); val = a seeded 5 % of the rest
       (the official code has no validation split and hand-picks its checkpoint on test).
 
     Node and retrieval backbones default to ``NODE_FEATURES[config]`` / ``RETRIEVAL_FEATURES[config]``
-    (``iaa_lib.milnet.model``); features are cached under ``<run_dir>/features`` (content-hashed images
+    (``iaa_lib.milnet.model``), with their ImageNet weights (``weights="pretrained"``) or built by name with random
+    initialisation (``weights="random"``, the rehearsal's explicit switch); features are cached under ``<run_dir>/features`` (content-hashed images
     for the small sets, file size + mtime for full AVA). ``retrieval_input="normalised"`` (default) feeds the
     retrieval backbone its usual resized, normalised input; ``"as_published"`` feeds it the full-resolution
     image scaled to [0, 1] without ImageNet normalisation, as the official script does
@@ -42,6 +44,7 @@ from iaa_lib.data.splits import assert_disjoint
 from iaa_lib.losses import EMDLoss
 from iaa_lib.milnet.model import NODE_FEATURES, RETRIEVAL_FEATURES, MILNet, TracedAdaEMDLoss
 from iaa_lib.paths import resolve
+from iaa_lib.profiles import backbone_weights, capped_epochs
 from iaa_lib.blocks.retrieval import ReferenceGraphData, prepare_reference_graph_data
 
 RETRIEVAL_INPUTS = ("normalised", "as_published")
@@ -66,6 +69,8 @@ def milnet_graph_data(
     test_list: str | os.PathLike | None = None,
     seed: int = 0,
     retrieval_input: Literal["normalised", "as_published"] = "normalised",
+    weights: Literal["pretrained", "random"] = "pretrained",
+    manifest: str | os.PathLike | None = None,
     device: str | None = None,
 ) -> ReferenceGraphData:
     """Splits, cached node/retrieval features and train-only top-k references of a chapter dataset."""
@@ -73,14 +78,20 @@ def milnet_graph_data(
         raise ValueError(f"config must be one of {sorted(NODE_FEATURES)}, got {config!r}")
     if retrieval_input not in RETRIEVAL_INPUTS:
         raise ValueError(f"retrieval_input must be one of {RETRIEVAL_INPUTS}, got {retrieval_input!r}")
+    if manifest and (dataset != "ava" or data_root or test_list):
+        raise ValueError(f"manifest={manifest!r} is read for dataset='ava' alone, without data_root or test_list "
+                         f"(got dataset={dataset!r}, data_root={data_root!r}, test_list={test_list!r}); pass one "
+                         "source of AVA: the data check's manifest, or data_root with test_list")
     frame, image_dir, splits = labelled_set(
         dataset, run_dir=run_dir, n_synthetic=n_synthetic, synthetic_size=synthetic_size,
-        data_root=data_root, test_list=test_list, seed=seed,
+        data_root=data_root, test_list=test_list, seed=seed, manifest=manifest,
     )
     assert_disjoint(splits)
+    (node_name, node_tag), (retrieval_name, retrieval_tag) = NODE_FEATURES[config], RETRIEVAL_FEATURES[config]
     return prepare_reference_graph_data(
         frame, image_dir, splits,
-        node_backbone=NODE_FEATURES[config], retrieval_backbone=RETRIEVAL_FEATURES[config],
+        node_backbone=(node_name, backbone_weights(weights, node_tag)),
+        retrieval_backbone=(retrieval_name, backbone_weights(weights, retrieval_tag)),
         cache_dir=resolve(run_dir) / "features", k=k, metric=metric, image_size=image_size,
         retrieval_transform=as_published_retrieval_transform() if retrieval_input == "as_published" else None,
         fingerprint="stat" if dataset == "ava" else "bytes", device=device,
@@ -103,12 +114,14 @@ class MILNetRecipe:
     step_epochs: int = 3
     gamma: float = 0.1
     seed: int = 0
+    max_steps: int = 0  # 0 = no cap; > 0: at most this many optimiser steps (iaa_lib.profiles.capped_epochs)
 
     def slug(self) -> str:
-        """Short, readable, unique folder name of the recipe."""
+        """Short, readable, unique folder name of the recipe (a step cap is named, no cap is not)."""
         loss = f"{self.loss}-{self.inner}" if self.loss == "adaemd" else self.loss
+        cap = f"_m{self.max_steps}" if self.max_steps else ""
         return (f"{self.config}_k{self.num_references}_{self.reference_mode}_{loss}_e{self.epochs}_b{self.batch_size}"
-                f"_lr{self.lr:g}_{self.schedule}_s{self.seed}")
+                f"_lr{self.lr:g}_{self.schedule}_s{self.seed}{cap}")
 
 
 @dataclass
@@ -147,8 +160,9 @@ def train_milnet(
     model = MILNet(recipe.config, in_dim=data.node_store.dim, num_references=recipe.num_references)
     loss_fn = make_loss(recipe)
     out_dir = resolve(run_dir) / "train" / f"{name}-{recipe.slug()}"
+    epochs, steps_per_epoch = capped_epochs(recipe.epochs, recipe.max_steps)
     cfg = FitConfig(
-        epochs=recipe.epochs, lr=recipe.lr, optimizer="adam", weight_decay=0.0, schedule=recipe.schedule,
+        epochs=epochs, max_steps_per_epoch=steps_per_epoch, lr=recipe.lr, optimizer="adam", weight_decay=0.0, schedule=recipe.schedule,
         step_epochs=recipe.step_epochs, gamma=recipe.gamma, target="dist", seed=recipe.seed,
         select_metric="srcc", out_dir=str(out_dir), progress=progress,
         extra={"recipe": asdict(recipe), "node_features": data.node_store.key,

@@ -14,9 +14,11 @@ from typing import Any, Literal
 
 import torch
 
-from iaa_lib.profiles import Profiles
+from iaa_lib.profiles import Profiles, backbone_weights
 from iaa_lib.seed import seed_everything
-from iaa_lib.ssmr.pipeline import FeatureSource, SSMRRun, art_setup, run_folder, synthetic_setup, train_ssmr
+from iaa_lib.ssmr.pipeline import (
+    FeatureSource, SSMRRun, art_set_name, art_setup, run_folder, synthetic_setup, train_ssmr,
+)
 from iaa_lib.ssmr.srig import ReferenceSetup
 
 
@@ -31,7 +33,7 @@ class SSMRSettings:
 
     config: str = "smoke"
     backbone_name: str = "timm:tf_efficientnet_lite0"
-    weights: str = "imagenet"
+    backbone_weights: str = "imagenet"  # the pretrained tag of the semantic backbone
     style_backbone_name: str = ""  # "": Gram style from the semantic backbone
     style_weights: str = "imagenet"
     image_size: int = 112  # art features
@@ -47,27 +49,33 @@ class SSMRSettings:
     step_epochs: int = 10
     gamma: float = 0.1
     threads: int = 1  # 0: all cores
-    data_root: str = ""  # a BAID image folder; "" = the style-varied demo set
+    data_root: str = ""  # a BAID image folder (labels from data/labels); "" = the manifest's set or the demo set
     seed: int = 0
     run_dir: str = "runs/ssmr"
+    max_steps: int = 0  # 0 = no cap; > 0: at most this many optimiser steps per training run (the rehearsal)
+    weights: str = "pretrained"  # "random": the semantic and style backbones built by name with random init
+    manifest: str = ""  # a data-check manifest (BAID, or AVA: the set it names) as the art set
 
     def features(self) -> FeatureSource:
         """The frozen semantic and style backbones."""
-        return FeatureSource(self.backbone_name, self.weights, self.style_backbone_name, self.style_weights)
+        return FeatureSource(self.backbone_name, backbone_weights(self.weights, self.backbone_weights),
+                             self.style_backbone_name, backbone_weights(self.weights, self.style_weights))
 
     def training(self) -> dict[str, Any]:
         """train_ssmr's recipe arguments (head size, optimiser, schedule, seed)."""
         return dict(config=self.config, epochs=self.epochs, lr=self.lr, batch_size=self.batch_size,
-                    schedule=self.schedule, step_epochs=self.step_epochs, gamma=self.gamma, seed=self.seed)
+                    schedule=self.schedule, step_epochs=self.step_epochs, gamma=self.gamma, seed=self.seed,
+                    max_steps=self.max_steps)
 
 
 PROFILES = Profiles(
     smoke=SSMRSettings(),
-    # The code's recipe on BAID (data_root = your BAID image folder): SwinV2-B 1024-d semantic features at 256 px with
-    # Gram style from a CNN beside it, Adam 3e-5, batch 128, 20 epochs, lr ÷10 every 3 epochs.
+    # The code's recipe on BAID (read through the data check's manifest, `python -m iaa_lib data check --dataset baid
+    # --root DIR`): SwinV2-B 1024-d semantic features at 256 px with Gram style from a CNN beside it, Adam 3e-5,
+    # batch 128, 20 epochs, lr ÷10 every 3 epochs.
     full=SSMRSettings(config="full", backbone_name="timm:swinv2_base_window8_256",
                       style_backbone_name="timm:tf_efficientnet_lite0", image_size=256, synthetic_size=256,
-                      epochs=20, lr=3e-5, batch_size=128, step_epochs=3),
+                      epochs=20, lr=3e-5, batch_size=128, step_epochs=3, manifest="runs/data/baid_manifest.csv"),
 )
 
 
@@ -90,11 +98,12 @@ class SSMRChapter:
     @cached_property
     def art(self) -> ReferenceSetup:
         s = self.settings
-        return art_setup(s.features(), s.image_size, s.data_root, s.run_dir, s.stylized_side)
+        return art_setup(s.features(), s.image_size, s.data_root, s.run_dir, s.stylized_side, s.manifest, s.seed)
 
     @property
     def art_name(self) -> str:
-        return "baid" if self.settings.data_root else "stylized"
+        """The art set's name: "baid" (data_root or a BAID manifest), "ava" (an AVA manifest) or "stylized" (demo)."""
+        return art_set_name(self.settings.data_root, self.settings.manifest)
 
     def train(self, dataset: ChapterSet, alpha: float | None = None, num_references: int | None = None,
               reference_source: str = "fused", variant: str = "textbook") -> SSMRRun:

@@ -21,7 +21,9 @@ from iaa_lib.ssmr.stylize import make_stylized, split_by_content
 from iaa_lib.data.transforms import eval_transform
 from iaa_lib.blocks.backbones import create_backbone
 from iaa_lib.ssmr.model import SSMR, SSMRLoss
+from iaa_lib.data.check import read_manifest_summary
 from iaa_lib.paths import resolve
+from iaa_lib.profiles import capped_epochs
 from iaa_lib.blocks.retrieval import SearchResult, extract_features, random_references
 from iaa_lib.ssmr.srig import (
     ReferenceSetup, SSMRGraphDataset, build_reference_setup, extract_semantic_and_style, extract_style,
@@ -62,10 +64,35 @@ def prepare_references(
     return build_reference_setup(frame, splits, semantic, style)
 
 
+ART_MANIFEST_SETS = ("baid", "ava")
+
+
+def art_set_name(data_root: str | os.PathLike | None, manifest: str | os.PathLike | None) -> str:
+    """"baid" with data_root, the manifest's own dataset ("baid" or "ava") with a manifest, else "stylized"."""
+    if data_root and manifest:
+        raise ValueError(f"pass one art set source, not both data_root={str(data_root)!r} and manifest="
+                         f"{str(manifest)!r}: the manifest of `python -m iaa_lib data check --dataset baid` already "
+                         "names the image folder")
+    if data_root:
+        return "baid"
+    if not manifest:
+        return "stylized"
+    dataset = read_manifest_summary(resolve(manifest))["dataset"]
+    if dataset not in ART_MANIFEST_SETS:
+        raise ValueError(f"{manifest} is a {dataset!r} manifest; SSMR reads {ART_MANIFEST_SETS} manifests")
+    return dataset
+
+
 def art_set(data_root: str | os.PathLike | None, run_dir: str | os.PathLike = "runs/ssmr",
-            stylized_side: int = 160) -> tuple[pd.DataFrame, dict[str, list[str]]]:
-    """(label frame, splits) of the chapter's art data: BAID's official train/val/test with images in data_root,
-    or without data_root the style-varied demo set (longest side stylized_side px), split by source photo."""
+            stylized_side: int = 160, manifest: str | os.PathLike | None = None,
+            seed: int = 0) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """(label frame, splits) of the chapter's art data: BAID's official train/val/test with images in data_root;
+    or a data-check manifest's set (BAID's official splits; AVA: generic_test.jpgl as test, val a seeded 5 %
+    of the rest); or else the style-varied demo set (longest side stylized_side px), split by source photo."""
+    name = art_set_name(data_root, manifest)
+    if manifest:
+        frame, _, splits = labelled_set(name, manifest=manifest, seed=seed)
+        return frame, splits
     if data_root:
         frames = {name: load_baid(name, data_root) for name in ("train", "val", "test")}
         return pd.concat(frames.values(), ignore_index=True), {name: part["image_id"].tolist() for name, part in frames.items()}
@@ -100,13 +127,14 @@ def synthetic_setup(features: FeatureSource, n_synthetic: int, synthetic_size: i
 
 
 def art_setup(features: FeatureSource, image_size: int, data_root: str | os.PathLike | None = None,
-              run_dir: str | os.PathLike = "runs/ssmr", stylized_side: int = 160) -> ReferenceSetup:
-    """References of art_set(data_root, ...) with features at image_size px."""
-    frame, splits = art_set(data_root, run_dir, stylized_side)
+              run_dir: str | os.PathLike = "runs/ssmr", stylized_side: int = 160,
+              manifest: str | os.PathLike | None = None, seed: int = 0) -> ReferenceSetup:
+    """References of art_set(data_root, ..., manifest, seed) with features at image_size px."""
+    frame, splits = art_set(data_root, run_dir, stylized_side, manifest, seed)
     return features.setup(frame, splits, image_size, f"{run_dir}/features")
 
 
-def run_folder(run_dir: str | os.PathLike, dataset: Literal["synthetic", "stylized", "baid"], alpha: float,
+def run_folder(run_dir: str | os.PathLike, dataset: Literal["synthetic", "stylized", "baid", "ava"], alpha: float,
                num_references: int, reference_source: str = "fused", variant: str = "textbook") -> str:
     """<run_dir>/train/<dataset>_a<alpha>_k<num_references>[_<reference_source>][_<variant>], non-defaults named."""
     extras = [value for value, default in ((reference_source, "fused"), (variant, "textbook")) if value != default]
@@ -153,12 +181,14 @@ def train_ssmr(
     step_epochs: int = 10,
     gamma: float = 0.1,
     seed: int = 0,
+    max_steps: int = 0,
     device: str | None = None,
 ) -> SSMRRun:
     """Train (or load) SSMR on the setup's train split with references by `reference_source` ("fused" or "random").
 
     Score range: the training split's min/max (textbook) or the code's fixed (2.75695, 10) (as_published).
-    Adam, no weight decay, SmoothL1 on normalised scores, checkpoint selected on val SRCC.
+    Adam, no weight decay, SmoothL1 on normalised scores, checkpoint selected on val SRCC; max_steps > 0 caps the
+    run at that many optimiser steps (iaa_lib.profiles.capped_epochs).
     """
     if reference_source == "fused":
         references = setup.references(alpha=alpha, k=max(num_references, 1))
@@ -177,8 +207,10 @@ def train_ssmr(
     generator = torch.Generator().manual_seed(seed)
     train_loader = DataLoader(datasets["train"], batch_size=batch_size, shuffle=True, generator=generator)
     val_loader = DataLoader(datasets["val"], batch_size=256)
+    epochs, steps_per_epoch = capped_epochs(epochs, max_steps)
     cfg = FitConfig(
-        epochs=epochs, lr=lr, optimizer="adam", weight_decay=0.0, schedule=schedule, step_epochs=step_epochs,
+        epochs=epochs, max_steps_per_epoch=steps_per_epoch, lr=lr, optimizer="adam", weight_decay=0.0,
+        schedule=schedule, step_epochs=step_epochs,
         gamma=gamma, target="mos", seed=seed, device=device, out_dir=str(resolve(out_dir)), progress=False,
         extra=dict(alpha=alpha, reference_source=reference_source, features=setup.semantic.key),
     )

@@ -25,12 +25,20 @@
 # images. The smoke profile uses the offline EfficientNet-Lite0 on small, normalised images (retrieval and
 # graph nodes share one feature); `profile = "full"` uses ResNet-50 (normalised, 224 px) for retrieval and
 # Inception-ResNet-v2 for the nodes (see chapter 2 for the node features).
+# **Rehearsal.** `profile = "full"` with `weights = "random"` and `max_steps = 2` builds those two backbones
+# by name with random weights and reads the miniature AVA copy through its `manifest` (every stage runs, every
+# figure is stamped): it checks the full path, its numbers are not results. It also passes `n_synthetic = 60`:
+# the 300 generated images through both full backbones take minutes on 2 CPU cores, and 60 run the same code.
 
 # %% tags=["parameters"]
 profile = "smoke"
 seed = 0
 run_dir = "runs/milnet"
 metrics_file = "runs/milnet/01_references.json"
+max_steps = 0
+weights = "pretrained"
+manifest = ""
+n_synthetic = 300
 data_root = ""
 num_references = 4
 metric = "l2"
@@ -38,8 +46,10 @@ n_show = 4
 
 # %%
 from iaa_lib.milnet.chapter import PROFILES, load_chapter
+from iaa_lib.viz import mark_random_weights
 
 settings = PROFILES.resolve(profile, globals())  # the profile's settings; parameters set above win
+mark_random_weights(settings.weights)  # weights="random" (a rehearsal): every figure says so
 chapter = load_chapter(settings)
 
 # %%
@@ -186,6 +196,8 @@ from iaa_lib.book.runner import record_metrics
 
 _ = record_metrics(metrics_file, {
     "profile": profile,
+    "weights": settings.weights,
+    "max_steps": settings.max_steps,
     "k": k,
     "metric": metric,
     "syn_n_images": len(syn.frame),
@@ -198,6 +210,12 @@ _ = record_metrics(metrics_file, {
     "syn_as_published_reference_overlap": float(overlap),
     "real_test_neighbour_srcc": real_agreement,
     "real_test_random_neighbour_srcc": real_random_agreement,
+    "real_dataset": settings.real_dataset,
+    "real_split_sizes": {name: len(ids) for name, ids in real.splits.items()},
+    **{f"real_{kind}_{field}": store.meta.get(meta_key) for kind, store in
+       (("node", real.node_store), ("retrieval", real.retrieval_store))
+       for field, meta_key in (("backbone", "backbone_name"), ("backbone_weights", "weights"),
+                               ("backbone_parameters", "parameters"), ("image_size", "input_size"), ("dim", "dim"))},
     "syn_features_seconds": syn_seconds,
     "real_features_seconds": real_seconds,
 })

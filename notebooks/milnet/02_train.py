@@ -34,14 +34,20 @@ profile = "smoke"
 seed = 0
 run_dir = "runs/milnet"
 metrics_file = "runs/milnet/02_train.json"
+max_steps = 0
+weights = "pretrained"
+manifest = ""
+n_synthetic = 300
 epochs = 20
 lr = 0.001
 inner = "true_emd"
 
 # %%
 from iaa_lib.milnet.chapter import PROFILES, load_chapter
+from iaa_lib.viz import mark_random_weights
 
 settings = PROFILES.resolve(profile, globals())  # the profile's settings; parameters set above win
+mark_random_weights(settings.weights)  # weights="random" (a rehearsal): every figure says so
 chapter = load_chapter(settings)
 
 # %% [markdown]
@@ -170,6 +176,8 @@ from iaa_lib.book.runner import record_metrics
 epochs_log = trained.history["epochs"]
 _ = record_metrics(metrics_file, {
     "profile": profile,
+    "weights": settings.weights,
+    "max_steps": settings.max_steps,
     "recipe": recipe.slug(),
     "n_parameters": n_params,
     "paper_head_parameters": n_paper,
@@ -183,6 +191,10 @@ _ = record_metrics(metrics_file, {
     "test_fraction_downweighted": float((ratio < 1).mean()),
     "published_d_over_emd2": float(np.mean(published / true_emd2)),
     **{f"real_test_{k}": v for k, v in real_metrics.items()},
+    "real_n_parameters": sum(p.numel() for p in real_trained.model.parameters()),
+    "real_node_feature_dim": real_trained.model.in_dim,
+    "syn_optimiser_steps": epochs_log[-1]["step"],
+    "real_optimiser_steps": real_trained.history["epochs"][-1]["step"],
     "real_test_srcc_ci_low": low,
     "real_test_srcc_ci_high": high,
 })

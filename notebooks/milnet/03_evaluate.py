@@ -31,12 +31,18 @@ profile = "smoke"
 seed = 0
 run_dir = "runs/milnet"
 metrics_file = "runs/milnet/03_evaluate.json"
+max_steps = 0
+weights = "pretrained"
+manifest = ""
+n_synthetic = 300
 n_boot = 300
 
 # %%
 from iaa_lib.milnet.chapter import PROFILES, load_chapter
+from iaa_lib.viz import mark_random_weights
 
 settings = PROFILES.resolve(profile, globals())  # the profile's settings; parameters set above win
+mark_random_weights(settings.weights)  # weights="random" (a rehearsal): every figure says so
 chapter = load_chapter(settings)
 
 # %%
@@ -153,6 +159,9 @@ def flat(prefix, row):
 
 _ = record_metrics(metrics_file, {
     "profile": profile,
+    "weights": settings.weights,
+    "max_steps": settings.max_steps,
+    "config": settings.config,
     **flat("syn_main", main_syn),
     **flat("real_main", main_real),
     **flat("syn_k0", reference_table.loc["0 references (query only)"]),

@@ -30,13 +30,19 @@ profile = "smoke"
 seed = 0
 run_dir = "runs/milnet"
 metrics_file = "runs/milnet/04_graph.json"
+max_steps = 0
+weights = "pretrained"
+manifest = ""
+n_synthetic = 300
 n_graphs = 2
 n_random_draws = 3
 
 # %%
 from iaa_lib.milnet.chapter import PROFILES, load_chapter
+from iaa_lib.viz import mark_random_weights
 
 settings = PROFILES.resolve(profile, globals())  # the profile's settings; parameters set above win
+mark_random_weights(settings.weights)  # weights="random" (a rehearsal): every figure says so
 chapter = load_chapter(settings)
 
 # %% [markdown]
@@ -148,6 +154,8 @@ from iaa_lib.book.runner import record_metrics
 
 _ = record_metrics(metrics_file, {
     "profile": profile,
+    "weights": settings.weights,
+    "max_steps": settings.max_steps,
     "n_test_graphs": len(test_set),
     "n_layers": n_layers,
     "affinity_min": float(affinities.min()),

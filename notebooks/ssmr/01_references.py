@@ -28,12 +28,21 @@
 # photographs in five styles with classical image operations (photo, posterise, pencil sketch, oil-paint-like,
 # colour grade). This set only demonstrates how semantic and style retrieval differ; it is not an
 # artistic-aesthetics dataset, and its scores (the source photo's real AVA mean) say nothing about the renderings.
+#
+# **Rehearsal.** `profile = "full"` reads BAID through the data check's manifest. No BAID image ships with the book
+# and a miniature BAID cannot be built from embedded files (its images are artworks with BAID's own scores), so the
+# rehearsal (`weights = "random"`, `max_steps = 2`) runs the full profile on the miniature *AVA* copy's manifest
+# (AVA is one of the paper's datasets): Swin-V2-B and the style CNN built by name with random weights, every stage
+# run, every figure stamped. It checks the full path; its numbers are not results.
 
 # %% tags=["parameters"]
 profile = "smoke"
 seed = 0
 run_dir = "runs/ssmr"
 metrics_file = "runs/ssmr/01_references.json"
+max_steps = 0
+weights = "pretrained"
+manifest = ""
 data_root = ""
 backbone_name = "timm:tf_efficientnet_lite0"
 image_size = 112
@@ -42,8 +51,10 @@ n_queries = 3
 
 # %%
 from iaa_lib.ssmr.chapter import PROFILES, load_chapter
+from iaa_lib.viz import mark_random_weights
 
 settings = PROFILES.resolve(profile, globals())  # the profile's settings; parameters set above win
+mark_random_weights(settings.weights)  # weights="random" (a rehearsal): every figure says so
 chapter = load_chapter(settings)
 
 # %% [markdown]
@@ -51,13 +62,14 @@ chapter = load_chapter(settings)
 #
 # Every photograph appears in five renderings, and its source photo's split (the sample's fixed
 # 46 / 16 / 15 split) decides where all five go, so no photo is both a training reference and a test query.
-# (`chapter.art` reads BAID's official split instead when `data_root` is set.) `chapter.art` also extracts the
+# (`chapter.art` reads BAID's official split instead when `data_root` or a BAID `manifest` is set, as in
+# `profile = "full"`.) `chapter.art` also extracts the
 # features described in the next section.
 
 # %%
 setup = chapter.art
 frame, splits = setup.frame, setup.splits
-demo = not settings.data_root
+demo = chapter.art_name == "stylized"
 print({name: len(ids) for name, ids in splits.items()}, "images")
 
 # %%
@@ -168,7 +180,7 @@ if demo:
         ax.scatter(embedding[mask, 0], embedding[mask, 1], s=10, label=style)
     ax.legend(fontsize=8, markerscale=2)
 else:
-    fig.colorbar(ax.scatter(embedding[:, 0], embedding[:, 1], s=4, c=frame["mos"], cmap="viridis"), label="BAID score")
+    fig.colorbar(ax.scatter(embedding[:, 0], embedding[:, 1], s=4, c=frame["mos"], cmap="viridis"), label=f"{chapter.art_name} score")
 ax.set_title("Gram style vectors, t-SNE")
 ax.set_xticks([])
 ax.set_yticks([])
@@ -178,6 +190,7 @@ plt.show()
 from iaa_lib.book.runner import record_metrics
 
 record_metrics(metrics_file, {
+    "profile": profile, "weights": settings.weights, "max_steps": settings.max_steps, "config": settings.config,
     "n_images": len(frame), "n_train": len(train_ids), "n_test": len(test_ids),
     "semantic_dim": setup.semantic.dim, "style_dim": setup.style.dim,
     "test_same_style_semantic": float(rates.loc[1.0, "test: same style"]),
@@ -185,5 +198,10 @@ record_metrics(metrics_file, {
     "test_same_style_fused": float(rates.loc[alpha, "test: same style"]),
     "train_same_photo_semantic": float(rates.loc[1.0, "train: same photo"]),
     "train_same_photo_style": float(rates.loc[0.0, "train: same photo"]),
+    "art_set": chapter.art_name,
+    "semantic_backbone": settings.backbone_name, "style_backbone": settings.style_backbone_name or settings.backbone_name,
+    "semantic_backbone_parameters": setup.semantic.meta.get("parameters"),
+    "style_backbone_parameters": setup.style.meta.get("parameters"),
+    "image_size": settings.image_size, "k": settings.num_references,
     "seconds": chapter.seconds(),
 })

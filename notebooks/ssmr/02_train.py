@@ -26,12 +26,19 @@
 # notebook 03). The score range is the training split's min/max (the code hard-codes 2.75695…10). The step
 # schedule keeps Adam's state (the code re-creates Adam at each ÷10). Smoke profile: EfficientNet-Lite0 node
 # features (1280-d, frozen, ImageNet) instead of a fine-tuned Swin-V2-B, a 64-wide 2-layer head, 15 epochs.
+# **Rehearsal** (`weights = "random"`, `max_steps = 2`, the miniature AVA's manifest as the art set): the full
+# head on Swin-V2-B features built with random weights, 2 optimiser steps per run; it also passes
+# `n_synthetic = 40`, since 320 synthetic images through Swin-V2-B at 256 px take minutes on 2 CPU cores.
 
 # %% tags=["parameters"]
 profile = "smoke"
 seed = 0
 run_dir = "runs/ssmr"
 metrics_file = "runs/ssmr/02_train.json"
+max_steps = 0
+weights = "pretrained"
+manifest = ""
+n_synthetic = 320
 data_root = ""
 epochs = 15
 lr = 1e-3
@@ -39,8 +46,10 @@ batch_size = 32
 
 # %%
 from iaa_lib.ssmr.chapter import PROFILES, load_chapter
+from iaa_lib.viz import mark_random_weights
 
 settings = PROFILES.resolve(profile, globals())  # the profile's settings; parameters set above win
+mark_random_weights(settings.weights)  # weights="random" (a rehearsal): every figure says so
 chapter = load_chapter(settings)
 
 # %% [markdown]
@@ -100,11 +109,16 @@ from iaa_lib.book.runner import record_metrics
 
 syn_losses = [row["train_loss"] for row in syn_run.history["epochs"]]
 record_metrics(metrics_file, {
+    "profile": profile, "weights": settings.weights, "max_steps": settings.max_steps, "config": settings.config,
     "synthetic_test_srcc": syn_metrics["srcc"], "synthetic_test_plcc": syn_metrics["plcc"],
     "synthetic_test_n": syn_metrics["n"], "synthetic_best_val_srcc": syn_run.history["best_metric"],
     "synthetic_first_train_loss": syn_losses[0], "synthetic_final_train_loss": syn_losses[-1],
     "stylized_test_srcc": art_metrics["srcc"], "stylized_test_plcc": art_metrics["plcc"],
     "stylized_test_acc": art_metrics["acc"], "stylized_test_n": art_metrics["n"],
     "parameters": sum(p.numel() for p in syn_run.model.parameters()),
+    "art_set": art_name, "art_parameters": sum(p.numel() for p in art_run.model.parameters()),
+    "art_node_dim": art_run.model.model_config["in_dim"], "art_layers": art_run.model.model_config["layers"],
+    "synthetic_optimiser_steps": syn_run.history["epochs"][-1]["step"],
+    "art_optimiser_steps": art_run.history["epochs"][-1]["step"],
     "seconds": chapter.seconds(),
 })

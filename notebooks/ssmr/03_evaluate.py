@@ -32,11 +32,17 @@ num_references = 4
 seed = 0
 run_dir = "runs/ssmr"
 metrics_file = "runs/ssmr/03_evaluate.json"
+max_steps = 0
+weights = "pretrained"
+manifest = ""
+n_synthetic = 320
 
 # %%
 from iaa_lib.ssmr.chapter import PROFILES, load_chapter
+from iaa_lib.viz import mark_random_weights
 
 settings = PROFILES.resolve(profile, globals())  # the profile's settings; parameters set above win
+mark_random_weights(settings.weights)  # weights="random" (a rehearsal): every figure says so
 chapter = load_chapter(settings)
 
 # %% [markdown]
@@ -155,6 +161,7 @@ mappings.round(4)
 from iaa_lib.book.runner import record_metrics
 
 record_metrics(metrics_file, {
+    "profile": profile, "weights": settings.weights, "max_steps": settings.max_steps, "config": settings.config,
     "fused_test_srcc": ablation.loc[fused_name, "test SRCC"],
     "semantic_test_srcc": ablation.loc["semantic refs (α=1)", "test SRCC"],
     "style_test_srcc": ablation.loc["style refs (α=0)", "test SRCC"],

@@ -29,13 +29,18 @@ profile = "smoke"
 seed = 0
 run_dir = "runs/ssmr"
 metrics_file = "runs/ssmr/04_graph.json"
+max_steps = 0
+weights = "pretrained"
+manifest = ""
 data_root = ""
 n_queries = 2
 
 # %%
 from iaa_lib.ssmr.chapter import PROFILES, load_chapter
+from iaa_lib.viz import mark_random_weights
 
 settings = PROFILES.resolve(profile, globals())  # the profile's settings; parameters set above win
+mark_random_weights(settings.weights)  # weights="random" (a rehearsal): every figure says so
 chapter = load_chapter(settings)
 
 # %% [markdown]
@@ -147,6 +152,7 @@ summary.round(3)
 from iaa_lib.book.runner import record_metrics
 
 record_metrics(metrics_file, {
+    "profile": profile, "weights": settings.weights, "max_steps": settings.max_steps, "config": settings.config,
     **{f"prior_weight_layer{layer + 1}": float(w) for layer, w in enumerate(prior_weights)},
     **{f"query_weight_on_refs_layer{layer}": float(v) for layer, v in summary["query weight on references"].items()},
     "n_test_graphs": len(test_set),
