@@ -83,7 +83,8 @@ Dataset
     ``ReferenceGraphDataset(frame, node_store, references, num_references=4)``: item =
     dict(nodes=FloatTensor[1 + num_references, D] (query first, then references by rank),
     mos=float32 scalar, dist=FloatTensor[10] when the frame has dist columns, image_id=str).
-    ``num_references=0`` gives the query-only ablation; ``reference_fill`` (D,) replaces every reference node.
+    ``num_references=0`` gives the query-only ablation; ``reference_fill`` (D,) replaces every reference node
+    (``references`` may then be None; the node ids repeat the query's).
 """
 from __future__ import annotations
 
@@ -659,7 +660,7 @@ class ReferenceGraphDataset(Dataset):
         self,
         frame: pd.DataFrame,
         node_store: FeatureStore,
-        references: SearchResult | Mapping[str, Sequence[str]],
+        references: SearchResult | Mapping[str, Sequence[str]] | None,
         num_references: int = 4,
         reference_fill: Tensor | None = None,
     ) -> None:
@@ -667,10 +668,15 @@ class ReferenceGraphDataset(Dataset):
             raise ValueError(f"num_references must be >= 0, got {num_references}")
         if reference_fill is not None and tuple(reference_fill.shape) != (node_store.dim,):
             raise ValueError(f"reference_fill must be one feature ({node_store.dim},), got {tuple(reference_fill.shape)}")
+        if references is None and reference_fill is None:
+            raise ValueError("ReferenceGraphDataset needs references, or reference_fill to replace them")
         mapping = references.as_dict() if isinstance(references, SearchResult) else references
         self.image_ids = frame["image_id"].astype(str).tolist()
         rows = []
         for image_id in self.image_ids:
+            if reference_fill is not None:  # the references are replaced: the query's row stands in for them
+                rows.append([image_id] * (1 + num_references))
+                continue
             refs = list(mapping.get(image_id, [])) if num_references else []
             if num_references and image_id not in mapping:
                 raise KeyError(f"no references for image {image_id!r}; search the index for every id of the frame")
@@ -750,6 +756,7 @@ class ReferenceGraphData:
         elif reference_mode == "query_copies":
             references = {name: {q: [q] * num_references for q in ids} for name, ids in self.splits.items()}
         elif reference_mode == "mean":
+            references = {name: None for name in self.splits}
             fill = self.node_store.rows(self.splits["train"]).float().mean(dim=0)
         by_id = self.frame.set_index(self.frame["image_id"].astype(str), drop=False)
         return {
