@@ -277,20 +277,28 @@ def srcc_rows(pred_rows: np.ndarray, true_rows: np.ndarray) -> np.ndarray:
     return _rank_correlation(_centred_ranks(pred_rows), _centred_ranks(true_rows))
 
 
+def bootstrap_rows(n: int, n_boot: int, seed: int = 0) -> np.ndarray:
+    """(n_boot, n) row indices drawn with replacement, ``np.random.default_rng(seed).integers(0, n, (n_boot, n))``:
+    the resamples of every paired bootstrap (here and in the comparison), shared by all calls with the same n,
+    n_boot and seed."""
+    if n < 2:
+        raise ValueError(f"need at least 2 test images to bootstrap, got {n}")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+
+
 def paired_srcc_bootstrap(true: Any, predictions: Sequence[Any], n_boot: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(SRCC of each prediction on the whole set (P,), SRCC of each on every bootstrap resample (P, n_boot)).
 
-    Resample k takes the rows ``np.random.default_rng(seed).integers(0, N, (n_boot, N))[k]`` of truth and of
-    every prediction, so all predictions (and calls with the same N, n_boot and seed) share their resamples. A
-    prediction that is constant (in the whole set or in a resample) ranks nothing: its SRCC there counts as 0."""
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    Resample k takes the rows ``bootstrap_rows(N, n_boot, seed)[k]`` of truth and of every prediction, so all
+    predictions (and calls with the same N, n_boot and seed) share their resamples. A prediction that is constant (in the whole set or in a resample) ranks nothing: its SRCC there counts as 0."""
     true_array = _scores(true, "true")
     arrays = np.stack([_score_pair(pred, true_array, min_samples=2, pred_name=f"predictions[{k}]")[0]
                        for k, pred in enumerate(predictions)])
     if np.all(true_array == true_array[0]):
         raise ValueError(f"true is constant ({true_array[0]!r} for all {true_array.size} samples): a correlation is undefined")
-    rows = np.random.default_rng(seed).integers(0, true_array.size, size=(n_boot, true_array.size))
+    rows = bootstrap_rows(true_array.size, n_boot, seed)
     whole = srcc_rows(arrays, np.broadcast_to(true_array, arrays.shape))
     resampled = np.empty((len(arrays), n_boot))
     chunk = max(1, BOOTSTRAP_CHUNK_VALUES // true_array.size)  # resamples scored at once (bounds the memory)
@@ -311,3 +319,49 @@ def paired_srcc_difference(
     whole, resampled = paired_srcc_bootstrap(true, [pred_a, pred_b], n_boot, seed)
     low, high = np.quantile(resampled[0] - resampled[1], [alpha / 2, 1 - alpha / 2])
     return float(whole[0] - whole[1]), float(low), float(high)
+
+
+def seed_paired_difference(
+    true: Any, with_mechanism: Sequence[Any], without: Sequence[Any], n_boot: int = 1000, alpha: float = 0.05,
+    seed: int = 0,
+) -> dict:
+    """A mechanism's ablation over training seeds: mean over seeds of SRCC(with) - SRCC(without), with its
+    percentile-bootstrap (1 - alpha) interval on shared resamples (paired_srcc_bootstrap).
+
+    true (N,); with_mechanism, without: one prediction (N,) per training seed, in the same seed order. Every
+    resample scores every seed's pair on the same images, so the interval covers test sampling and the seeds'
+    spread. Returns dict(difference, low, high, per_seed (S,), with_srcc (S,), without_srcc (S,)) as floats/lists."""
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    truth = _scores(true, "true")
+    a, b = np.asarray(with_mechanism, dtype=np.float64), np.asarray(without, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 2 or a.shape[1] != truth.size:
+        raise ValueError(f"predictions must both be [seeds, {truth.size}], got {a.shape} and {b.shape}")
+    if truth.size < 3:
+        raise ValueError(f"need at least 3 test images, got {truth.size}")
+    seeds = len(a)
+    whole, resampled = paired_srcc_bootstrap(truth, [*a, *b], n_boot, seed)
+    draws = (resampled[:seeds] - resampled[seeds:]).mean(axis=0)
+    low, high = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
+    per_seed = whole[:seeds] - whole[seeds:]
+    return dict(difference=float(per_seed.mean()), low=float(low), high=float(high), per_seed=per_seed.tolist(),
+                with_srcc=whole[:seeds].tolist(), without_srcc=whole[seeds:].tolist())
+
+
+def seed_ablation_table(true: Sequence[float], predictions: dict[str, Sequence[Sequence[float]]], baseline: str,
+                        n_boot: int = 1000, seed: int = 0) -> Any:
+    """One row per variant of `predictions` (name -> one prediction [N] per training seed, seeds in the same order
+    for every variant): mean and sd over seeds of the test SRCC, and the seed-paired difference to `baseline` with
+    its bootstrap interval (seed_paired_difference). Columns: srcc, srcc_sd, seeds, difference, low, high."""
+    import pandas as pd
+
+    if baseline not in predictions:
+        raise ValueError(f"baseline {baseline!r} is not one of the variants {sorted(predictions)}")
+    rows = {}
+    for name, preds in predictions.items():
+        paired = seed_paired_difference(true, preds, predictions[baseline], n_boot=n_boot, seed=seed)
+        scores = np.asarray(paired["with_srcc"])
+        rows[name] = dict(srcc=float(scores.mean()), srcc_sd=float(scores.std(ddof=1)) if scores.size > 1 else 0.0,
+                          seeds=int(scores.size), difference=paired["difference"], low=paired["low"],
+                          high=paired["high"])
+    return pd.DataFrame.from_dict(rows, orient="index")

@@ -21,3 +21,13 @@ def seed_everything(seed: int, deterministic: bool = True) -> int:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(deterministic, warn_only=True)
     return seed
+
+
+def seed_and_threads(seed: int, threads: int) -> int:
+    """seed_everything(seed), then torch.set_num_threads(threads) unless threads is 0 (torch's default, all cores).
+
+    On a shared small CPU one thread avoids oversubscription stalls with the book's small tensors."""
+    seed = seed_everything(seed)
+    if threads:
+        torch.set_num_threads(threads)
+    return seed

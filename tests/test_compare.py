@@ -8,9 +8,11 @@ import torch
 from PIL import Image
 from scipy import stats
 
+from iaa_lib.book import compare
 from iaa_lib.book.compare import (
     ProtocolData, bootstrap_metrics, disagreement, load_protocol, metric_values,
-    paired_differences, paper_numbers, results_table, train_and_predict)
+    paired_differences, paper_numbers, protocol_data, results_table, start, train_and_predict, train_models)
+from iaa_lib.book.profiles import FailureSettings
 from iaa_lib.cgiaa.spec import catalogue as cgiaa_catalogue
 from iaa_lib.data.labels import DIST_COLUMNS
 from iaa_lib.eat.spec import sampling_pixels as eat_sampling_pixels
@@ -132,6 +134,27 @@ def test_train_and_predict_rejects_unknown_names():
         train_and_predict("nima", data, overrides={"epoch": 3})
     with pytest.raises(ValueError, match="needs GPT-2 weights"):
         train_and_predict("cgiaa", data, profile="full")
+
+
+def test_notebook_set_up_from_the_shared_settings(tmp_path, monkeypatch):
+    settings = FailureSettings(models="nima,cgiaa", n_synthetic=20, synthetic_size=32, cgiaa_gpt2_path="/g",
+                               threads=2, seed=3, run_dir=str(tmp_path))
+    threads = torch.get_num_threads()
+    try:
+        start(settings)
+        assert torch.get_num_threads() == 2
+        first = torch.rand(3)
+        torch.manual_seed(3)
+        assert torch.equal(first, torch.rand(3))
+    finally:
+        torch.set_num_threads(threads)
+    data = protocol_data(settings, "synthetic")
+    assert data.frame.equals(load_protocol("synthetic", tmp_path, n_synthetic=20, synthetic_size=32, seed=3).frame)
+    calls = []
+    monkeypatch.setattr(compare, "train_and_predict", lambda *args: calls.append(args) or args[0])
+    assert train_models(settings, data) == {"nima": "nima", "cgiaa": "cgiaa"}
+    assert calls == [("nima", data, "smoke", str(tmp_path), 3, None),
+                     ("cgiaa", data, "smoke", str(tmp_path), 3, {"gpt2_path": "/g"})]
 
 
 def test_cgiaa_catalogue_layout():

@@ -30,3 +30,15 @@ def test_a_passed_protocol_survives_profile_full():
     passed = {**defaults, "protocols": "synthetic", PINNED_KEY: ["protocols"]}
     assert RESULTS_PROFILES.resolve("full", passed).protocols == "synthetic"
     assert RESULTS_PROFILES.resolve("full", passed).threads == 0
+
+
+def test_shared_settings_name_the_models_protocols_and_overrides():
+    defaults = notebook_parameters(read_notebook(REPO_ROOT / "notebooks" / "99_compare" / "03_failure_cases.py"))
+    failure = FAILURE_PROFILES.resolve("full", {**defaults, "models": " nima, cgiaa,", "cgiaa_gpt2_path": "/m/gpt2",
+                                                PINNED_KEY: ["models"]})
+    assert failure.profile == "full" and failure.protocol == "ava" and failure.threads == 0
+    assert failure.model_names() == ["nima", "cgiaa"]
+    assert failure.overrides() == {"cgiaa": {"gpt2_path": "/m/gpt2"}}
+    results = RESULTS_PROFILES.resolve("smoke", {"protocols": "ava_sample , synthetic"})
+    assert results.protocol_names() == ["ava_sample", "synthetic"] and results.overrides() == {}
+    assert results.model_names() == ["nima", "eat", "milnet", "ssmr", "cdcm", "cgiaa"]

@@ -118,6 +118,17 @@ def test_embedding_cache_is_keyed_by_content(tmp_path, monkeypatch):
     assert content_key("minilm", None, ["a"]) != content_key("minilm", "other", ["a"])
 
 
+def test_an_unreadable_embedding_cache_is_rebuilt_with_a_warning(tmp_path, monkeypatch):
+    encoder = FakeEncoder()
+    monkeypatch.setattr("iaa_lib.blocks.backbones.create_text_encoder", lambda name, weights=None: encoder)
+    first = cached_text_embeddings(["a", "bb"], tmp_path, progress=False)
+    (cache,) = tmp_path.glob("text_*.pt")
+    cache.write_bytes(cache.read_bytes()[:20])  # a file cut short
+    with pytest.warns(UserWarning, match=cache.name):
+        again = cached_text_embeddings(["a", "bb"], tmp_path, progress=False)
+    assert torch.equal(first, again) and encoder.calls == 2
+
+
 def test_embedding_table_and_pooling_by_hand():
     table = EmbeddingTable(["x", "y", "z"], torch.tensor([[3.0, 0.0], [0.0, 4.0], [1.0, 1.0]]))
     assert table.features(["z", "x"]).tolist() == [[1.0, 1.0], [3.0, 0.0]]

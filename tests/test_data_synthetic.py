@@ -1,4 +1,5 @@
-"""Synthetic data: determinism, schema, known score function, measurable factors, learnability."""
+"""Synthetic data: determinism, schema, known score function, factors measurable on the subject, a background
+independent of the score (so global image statistics are near chance), learnability from the subject, cache key."""
 from __future__ import annotations
 
 import time
@@ -14,8 +15,10 @@ from iaa_lib.data.synthetic import (
     COMMENT_ATTRIBUTES,
     FACTOR_WEIGHTS,
     FACTORS,
+    GENERATOR_VERSION,
     make_synthetic,
     measure_factors,
+    placement_score,
     true_score,
 )
 from iaa_lib.data.transforms import eval_transform
@@ -33,9 +36,22 @@ def synthetic(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def measured(synthetic):
-    """Measured factors [N, 4] of the synthetic images, in FACTORS order."""
+    """Factors [N, 4] measured on each image's subject (its recorded centre and radius), in FACTORS order."""
     frame, _ = synthetic
-    return np.array([[measure_factors(Image.open(p))[k] for k in FACTORS] for p in frame["path"]])
+    return np.array([[measure_factors(Image.open(row.path), (row.subject_x, row.subject_y), row.subject_radius)[k]
+                      for k in FACTORS] for row in frame.itertuples()])
+
+
+def _background_statistics(path: str, centre: tuple[float, float], radius: float) -> list[float]:
+    """Mean luma, luma std, mean |Laplacian|, mean chroma magnitude of the pixels more than 1.5 radius + 8 px
+    from the subject centre (beyond the subject and its largest blur)."""
+    rgb = np.asarray(Image.open(path), dtype=np.float64) / 255.0
+    luma = rgb @ np.array([0.299, 0.587, 0.114])
+    yy, xx = np.mgrid[0:luma.shape[0], 0:luma.shape[1]] + 0.5
+    outside = np.hypot(xx - centre[0], yy - centre[1]) > 1.5 * radius + 8
+    laplacian = np.abs(4 * luma[1:-1, 1:-1] - luma[:-2, 1:-1] - luma[2:, 1:-1] - luma[1:-1, :-2] - luma[1:-1, 2:])
+    chroma = np.hypot(rgb[..., 0] - rgb[..., 1], 0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2])
+    return [luma[outside].mean(), luma[outside].std(), laplacian[outside[1:-1, 1:-1]].mean(), chroma[outside].mean()]
 
 
 def test_generation_is_fast(synthetic):
@@ -96,18 +112,53 @@ def test_measured_factors_recover_the_true_factors(synthetic, measured):
         assert stats.spearmanr(measured[:, column], frame[name])[0] > 0.85, name
 
 
-def test_regression_on_measured_factors_learns_the_score(synthetic, measured):
+def test_placement_is_that_of_the_recorded_subject_centre(synthetic):
+    frame, _ = synthetic
+    thirds = np.array([[32.0, 32.0], [64.0, 32.0], [32.0, 64.0], [64.0, 64.0]])  # 96 px image
+    distance = np.min(np.hypot(frame["subject_x"].to_numpy()[:, None] - thirds[:, 0],
+                               frame["subject_y"].to_numpy()[:, None] - thirds[:, 1]), axis=1)
+    assert np.allclose(frame["placement"], np.clip(1 - distance / 24.0, 0, 1))
+    assert placement_score(np.array([32.0, 64.0]), 96) == 1.0 and placement_score(np.array([0.0, 0.0]), 96) == 0.0
+    radius = frame["subject_radius"]
+    assert radius.between(0.14 * 96, 0.2 * 96).all()
+    assert (frame["subject_x"] - radius >= 1).all() and (frame["subject_x"] + radius <= 95).all()
+
+
+def test_background_tells_nothing_about_the_score(synthetic):
+    frame, _ = synthetic
+    background = np.array([_background_statistics(row.path, (row.subject_x, row.subject_y), row.subject_radius)
+                           for row in frame.itertuples()])
+    assert background[:, 1].std() > 0.02 and background[:, 2].std() > 0.005  # the clutter does vary
+    for column, name in enumerate(["mean luma", "luma std", "mean |Laplacian|", "chroma"]):
+        assert abs(stats.spearmanr(background[:, column], frame["true_score"])[0]) < 0.2, name
+
+
+def test_global_statistics_are_near_chance_the_subject_gives_the_score(synthetic, measured):
     from sklearn.linear_model import LinearRegression
 
+    from iaa_lib.training.baselines import statistics_baseline
+
     frame, _ = synthetic
-    features = measured[:, :3]  # sharpness, contrast, colourfulness only
     train, test = slice(0, 140), slice(140, N)
-    model = LinearRegression().fit(features[train], frame["mos"].to_numpy()[train])
-    held_out = stats.spearmanr(model.predict(features[test]), frame["mos"].to_numpy()[test])[0]
-    assert held_out > 0.75
-    shuffled = np.random.default_rng(0).permutation(frame["mos"].to_numpy())
-    chance = LinearRegression().fit(features[train], shuffled[train]).predict(features[test])
+    mos = frame["mos"].to_numpy()
+    on_subject = LinearRegression().fit(measured[train], mos[train]).predict(measured[test])
+    assert stats.spearmanr(on_subject, mos[test])[0] > 0.75
+    global_statistics = statistics_baseline(frame.iloc[train], frame.iloc[test])
+    assert abs(stats.spearmanr(global_statistics, mos[test])[0]) < 0.3
+    shuffled = np.random.default_rng(0).permutation(mos)
+    chance = LinearRegression().fit(measured[train], shuffled[train]).predict(measured[test])
     assert abs(stats.spearmanr(chance, shuffled[test])[0]) < 0.35
+
+
+def test_generator_version_is_part_of_the_cache_key(tmp_path, monkeypatch):
+    from iaa_lib.data import labelled_sets
+
+    first = labelled_sets.cached_synthetic(3, tmp_path, image_size=32, seed=1)
+    assert all(f"generator_v{GENERATOR_VERSION}" in p for p in first["path"])
+    monkeypatch.setattr(labelled_sets, "GENERATOR_VERSION", GENERATOR_VERSION + 1)
+    bumped = labelled_sets.cached_synthetic(3, tmp_path, image_size=32, seed=1)
+    assert all(f"generator_v{GENERATOR_VERSION + 1}" in p for p in bumped["path"])
+    assert set(first["path"]).isdisjoint(bumped["path"])
 
 
 def test_synthetic_frame_feeds_the_dataset(synthetic):

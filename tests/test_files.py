@@ -88,11 +88,12 @@ def test_folder_lock_excludes_other_processes_and_is_reentrant(tmp_path, capsys)
 
 def test_truncated_caches_are_named_and_rebuilt(tmp_path):
     from iaa_lib.data.labelled_sets import cached_synthetic
+    from iaa_lib.data.synthetic import GENERATOR_VERSION
 
     atomic_pickle({"a": 1}, tmp_path / "c.pkl")
     assert read_pickle_cache(tmp_path / "c.pkl") == {"a": 1} and read_pickle_cache(tmp_path / "none.pkl") is None
     first = cached_synthetic(4, tmp_path / "syn", image_size=32, seed=1)
-    frame_file = tmp_path / "syn" / "frame.pkl"
+    frame_file = tmp_path / "syn" / f"generator_v{GENERATOR_VERSION}" / "frame.pkl"
     frame_file.write_bytes(frame_file.read_bytes()[:100])
     with pytest.warns(UserWarning, match=r"cache file .*frame\.pkl is unreadable .*rebuilding"):
         again = cached_synthetic(4, tmp_path / "syn", image_size=32, seed=1)

@@ -6,7 +6,7 @@ import pytest
 import scipy.stats
 import torch
 
-from iaa_lib.metrics import paired_srcc_bootstrap, paired_srcc_difference, srcc_rows
+from iaa_lib.metrics import bootstrap_rows, paired_srcc_bootstrap, paired_srcc_difference, srcc_rows
 from iaa_lib.training.learning_check import learning_check, untrained_predictions
 
 N = 60
@@ -26,6 +26,15 @@ def scipy_differences(truth, a, b, n_boot, seed):
     rows = np.random.default_rng(seed).integers(0, truth.size, size=(n_boot, truth.size))
     return np.array([scipy.stats.spearmanr(a[r], truth[r]).statistic - scipy.stats.spearmanr(b[r], truth[r]).statistic
                      for r in rows])
+
+
+def test_bootstrap_rows_are_the_documented_draws_and_refuse_bad_sizes():
+    expected = np.random.default_rng(9).integers(0, 7, size=(4, 7))
+    assert np.array_equal(bootstrap_rows(7, 4, seed=9), expected)
+    with pytest.raises(ValueError, match="at least 2 test images"):
+        bootstrap_rows(1, 10)
+    with pytest.raises(ValueError, match="n_boot"):
+        bootstrap_rows(5, 0)
 
 
 def test_srcc_rows_match_scipy_and_a_constant_row_counts_zero(truth):

@@ -1,6 +1,9 @@
 """Tests of iaa_lib.blocks.retrieval: exact top-k vs brute force, self-exclusion, train-only guard, feature cache."""
 from __future__ import annotations
 
+import hashlib
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -150,6 +153,16 @@ def test_extract_features_caches_and_invalidates_on_backbone_change(tiny_images,
     reweighted = extract_features(frame, image_dir, backbone_name="mean_a", weights="v2", backbone=_MeanColour(1.0), **kwargs)
     assert reweighted.key not in (first.key, other.key)
     assert len(list(cache.iterdir())) == 3
+
+
+def test_cache_key_is_the_run_fingerprint_of_the_documented_parts(tiny_images):
+    # The one run-hash helper: sha256 over each part's sorted-key JSON, first 16 hex digits; files by (id, size:mtime).
+    frame, image_dir = tiny_images
+    paths = [image_dir / f"{i}.jpg" for i in frame.image_id]
+    files = [[i, f"{p.stat().st_size}:{p.stat().st_mtime_ns}"] for i, p in zip(frame.image_id, paths)]
+    parts = ["FeatureStore", "m", "None", repr(_to_tensor), files]
+    expected = hashlib.sha256(b"".join(json.dumps(part, sort_keys=True).encode() for part in parts)).hexdigest()[:16]
+    assert feature_cache_key("m", None, _to_tensor, list(frame.image_id), paths) == expected
 
 
 def test_cache_key_tracks_ids_and_image_content(tiny_images):

@@ -23,12 +23,13 @@ Features (extracted once, cached on disk)
     ``eval_transform(image_size or backbone.input_size, backbone.mean, backbone.std)``. The backbone must
     map (B, 3, H, W) to pooled (B, D) features; it runs in eval mode without gradients.
 
-    Cache key = sha256 of (backbone name, weights — plus size and mtime when ``weights`` is a local file —,
-    ``repr(transform)``, the ordered image ids and a per-image fingerprint). ``fingerprint="stat"``
-    (default) uses each file's size and mtime_ns, ``"bytes"`` hashes the file contents (exact but reads
-    every image). Changing any of them gives a new key, hence a fresh extraction. A store is a folder
-    ``<cache_dir>/<key>/`` with ``features.npy`` (N × D float32), ``ids.txt`` and ``meta.json``.
-    ``feature_cache_key(...)`` computes the key; ``load_feature_store(folder)`` reads a store back.
+    Cache key = the run key of ``iaa_lib.training.fingerprint.fingerprint`` (16 hex digits) of (backbone
+    name, weights — plus size and mtime when ``weights`` is a local file —, ``repr(transform)``, the ordered
+    image ids and a per-image fingerprint). ``fingerprint="stat"`` (default) uses each file's size and
+    mtime_ns, ``"bytes"`` the sha256 of its contents (exact but reads every image). Changing any of them
+    gives a new key, hence a fresh extraction. A store is a folder ``<cache_dir>/<key>/`` with
+    ``features.npy`` (N × D float32), ``ids.txt`` and ``meta.json``. ``feature_cache_key(...)`` computes
+    the key; ``load_feature_store(folder)`` reads a store back.
 
     ``FeatureStore(ids, features, key=None, path=None)``: ``.rows(ids) -> (len(ids), D)`` float tensor
     in the given order, ``.dim``, ``len()``, ``.position`` (id → row).
@@ -88,7 +89,6 @@ Dataset
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -105,8 +105,10 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from iaa_lib.data.images import content_hash, load_rgb
 from iaa_lib.data.labels import DIST_COLUMNS
 from iaa_lib.paths import resolve
+from iaa_lib.training.fingerprint import fingerprint as run_key
 
 Metric = Literal["l2", "cosine"]
 ReferenceMode = Literal["retrieved", "random", "query_copies", "mean"]
@@ -173,14 +175,14 @@ def _image_paths(frame: pd.DataFrame, image_dir: str | os.PathLike | None) -> li
 
 
 def _file_fingerprint(path: Path, mode: str) -> str:
-    """'stat': size and mtime_ns; 'bytes': sha256 of the contents. FileNotFoundError names the file."""
+    """'stat': size and mtime_ns; 'bytes': sha256 of the contents (content_hash). FileNotFoundError names the file."""
     if not path.is_file():
         raise FileNotFoundError(f"image file not found: {path}")
     if mode == "stat":
         stat = path.stat()
         return f"{stat.st_size}:{stat.st_mtime_ns}"
     if mode == "bytes":
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return content_hash(path)
     raise ValueError(f"fingerprint must be 'stat' or 'bytes', got {mode!r}")
 
 
@@ -192,17 +194,14 @@ def feature_cache_key(
     image_paths: Sequence[Path],
     fingerprint: Literal["stat", "bytes"] = "stat",
 ) -> str:
-    """Hex sha256 identifying one extraction: backbone name + weights + repr(transform) + ids + file fingerprints."""
-    digest = hashlib.sha256()
+    """Run key (16 hex digits, training.fingerprint) of one extraction: backbone name + weights + repr(transform) +
+    ids + file fingerprints."""
     weights_part = str(weights)
     if weights is not None and Path(str(weights)).expanduser().is_file():
         weights_part += "|" + _file_fingerprint(Path(str(weights)).expanduser(), "stat")
-    for part in (backbone_name, weights_part, repr(transform)):
-        digest.update(part.encode())
-        digest.update(b"\0")
-    for image_id, path in zip(image_ids, image_paths, strict=True):
-        digest.update(f"{image_id}\t{_file_fingerprint(path, fingerprint)}\n".encode())
-    return digest.hexdigest()
+    files = [[str(image_id), _file_fingerprint(path, fingerprint)]
+             for image_id, path in zip(image_ids, image_paths, strict=True)]
+    return run_key("FeatureStore", backbone_name, weights_part, repr(transform), files)
 
 
 def load_feature_store(folder: str | os.PathLike) -> FeatureStore:
@@ -271,8 +270,6 @@ def extract_features(
         except (ValueError, OSError, EOFError) as error:  # e.g. a features.npy truncated after it was written
             warnings.warn(f"feature cache {folder} is unreadable ({type(error).__name__}: {error}); rebuilding it",
                           stacklevel=2)
-
-    from iaa_lib.data.images import load_rgb
 
     if backbone is None:
         from iaa_lib.blocks.backbones import create_backbone
@@ -700,11 +697,9 @@ class ReferenceGraphDataset(Dataset):
 
     def fingerprint(self) -> str:
         """Hash of the graphs: node ids (query and references), their features (the store's key when cached), labels."""
-        from iaa_lib.training.fingerprint import fingerprint
-
         features = self.store_key if self.store_key is not None else self.features[self.node_rows]
         fill = [] if self.reference_fill is None else ["reference_fill", self.reference_fill]
-        return fingerprint("ReferenceGraphDataset", self.node_ids, features, self.mos, self.dist, *fill)
+        return run_key("ReferenceGraphDataset", self.node_ids, features, self.mos, self.dist, *fill)
 
     def node_features(self, index: int | slice | Tensor) -> Tensor:
         """Node features (..., 1 + k, D) of graph(s) `index`: stored rows, references replaced by reference_fill if set."""

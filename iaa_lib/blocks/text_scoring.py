@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from iaa_lib.files import atomic_torch_save, read_torch_cache
 from iaa_lib.metrics import srcc
 from iaa_lib.paths import resolve
 from iaa_lib.training.fingerprint import fingerprint
@@ -43,8 +44,8 @@ def cached_text_embeddings(texts: Sequence[str], cache_dir: str | os.PathLike, e
                            weights: str | None = None, batch_size: int = 64, progress: bool = True) -> torch.Tensor:
     """[len(texts), dim] embeddings from <cache_dir>/text_<content_key>.pt, encoding (and saving) them on a miss."""
     path = resolve(cache_dir) / f"text_{content_key(encoder_name, weights, texts)}.pt"
-    if path.is_file():
-        saved = torch.load(path, weights_only=True)
+    saved = read_torch_cache(path)
+    if saved is not None:
         if saved["n_texts"] != len(texts) or saved["encoder"] != encoder_name:
             raise ValueError(f"{path}: holds {saved['n_texts']} {saved['encoder']} embeddings, expected "
                              f"{len(texts)} {encoder_name}; delete the file")
@@ -52,10 +53,8 @@ def cached_text_embeddings(texts: Sequence[str], cache_dir: str | os.PathLike, e
     from iaa_lib.blocks.backbones import create_text_encoder
 
     features = encode_texts(create_text_encoder(encoder_name, weights=weights), texts, batch_size, progress)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"encoder": encoder_name, "weights": str(weights), "n_texts": len(texts), "features": features}, tmp)
-    tmp.replace(path)
+    atomic_torch_save({"encoder": encoder_name, "weights": str(weights), "n_texts": len(texts), "features": features},
+                      path)
     return features
 
 

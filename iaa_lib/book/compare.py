@@ -3,8 +3,9 @@ chapter's recipe, all scored by the same metrics with paired bootstrap confidenc
 
 ``load_protocol(dataset, ...)`` gives the shared data; ``train_and_predict(model, data, profile, run_dir)`` trains
 (or loads, through ``fit_or_load``) one model and returns its test predictions plus what its visualisation
-needs; ``bootstrap_metrics`` scores a set of runs once, and ``results_table`` and ``paired_differences`` read it; ``disagreement`` ranks the test
-images by how much the models disagree about them.
+needs; ``start``, ``protocol_data`` and ``train_models`` do the same from a notebook's ``ComparisonSettings``;
+``bootstrap_metrics`` scores a set of runs once, and ``results_table`` and ``paired_differences`` read it;
+``disagreement`` ranks the test images by how much the models disagree about them.
 """
 from __future__ import annotations
 
@@ -17,15 +18,17 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
+from iaa_lib.book.profiles import ComparisonSettings
 from iaa_lib.data.labelled_sets import labelled_set
 from iaa_lib.data.labels import DIST_COLUMNS
 from iaa_lib.data.sample import load_dpc_comments, load_sample_comments
 from iaa_lib.data.splits import apply_split, assert_disjoint
 from iaa_lib.data.sota import sota_table
-from iaa_lib.metrics import score_metrics
+from iaa_lib.metrics import bootstrap_rows, score_metrics
 from iaa_lib.models import PAPERS, paper_spec, paper_specs
 from iaa_lib.paths import resolve
 from iaa_lib.profiles import PROFILE_NAMES
+from iaa_lib.seed import seed_and_threads
 
 PROFILES = PROFILE_NAMES  # the chapters' profile names, from the core
 METRICS = ("srcc", "plcc", "krcc", "acc", "emd1", "emd2")
@@ -120,6 +123,26 @@ def train_and_predict(name: str, data: ProtocolData, profile: str = "smoke",
     return run
 
 
+def start(settings: ComparisonSettings) -> None:
+    """A Comparison notebook's first step: seed everything with settings.seed and set torch's threads."""
+    seed_and_threads(settings.seed, settings.threads)
+
+
+def protocol_data(settings: ComparisonSettings, protocol: str) -> ProtocolData:
+    """load_protocol(protocol) with the settings' synthetic set, AVA copy ("" = none), seed and run_dir."""
+    return load_protocol(protocol, settings.run_dir, n_synthetic=settings.n_synthetic,
+                         synthetic_size=settings.synthetic_size, data_root=settings.data_root or None,
+                         test_list=settings.test_list or None, seed=settings.seed)
+
+
+def train_models(settings: ComparisonSettings, data: ProtocolData) -> dict[str, ModelRun]:
+    """train_and_predict of every model of settings.models on `data` (trained, or loaded when finished)."""
+    overrides = settings.overrides()
+    return {name: train_and_predict(name, data, settings.profile, settings.run_dir, settings.seed,
+                                    overrides.get(name))
+            for name in settings.model_names()}
+
+
 # ------------------------------------------------------------------------------------------ scoring
 def _aligned(predictions: dict[str, pd.DataFrame], truth: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Every model's predictions in the order of truth's image ids (the same test images for all, else an error)."""
@@ -146,15 +169,6 @@ def metric_values(pred_mos: np.ndarray, mos: np.ndarray, pred_dist: np.ndarray |
     return {metric: values.get(metric, float("nan")) for metric in METRICS}
 
 
-def _bootstrap_rows(n: int, n_boot: int, seed: int) -> np.ndarray:
-    """(n_boot, n) row indices drawn with replacement: the same resamples for every model (a paired bootstrap)."""
-    if n < 2:
-        raise ValueError(f"need at least 2 test images to bootstrap, got {n}")
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
-    return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
-
-
 def _bootstrap_estimates(frame: pd.DataFrame, truth: pd.DataFrame, resamples: np.ndarray, **rule) -> pd.DataFrame:
     pred_mos, mos = frame["pred_mos"].to_numpy(np.float64), truth["mos"].to_numpy(np.float64)
     pred_dist, dist = _pred_dist(frame), truth[DIST_COLUMNS].to_numpy(np.float64)
@@ -178,7 +192,7 @@ def bootstrap_metrics(predictions: dict[str, pd.DataFrame], truth: pd.DataFrame,
     """Paired percentile bootstrap of every model's metrics; truth: the test rows (image_id, mos, dist_1..10)."""
     aligned = _aligned(predictions, truth)
     mos, dist = truth["mos"].to_numpy(np.float64), truth[DIST_COLUMNS].to_numpy(np.float64)
-    resamples = _bootstrap_rows(len(truth), n_boot, seed)
+    resamples = bootstrap_rows(len(truth), n_boot, seed)
     rule = dict(threshold=threshold, high_if=high_if)
     point = pd.DataFrame({name: metric_values(frame["pred_mos"].to_numpy(np.float64), mos, _pred_dist(frame), dist,
                                               **rule) for name, frame in aligned.items()}).T

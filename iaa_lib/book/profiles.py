@@ -6,20 +6,53 @@ from dataclasses import dataclass
 from iaa_lib.profiles import Profiles
 
 
+def _names(listing: str) -> list[str]:
+    """The non-empty names of a comma-separated list, stripped ("nima, eat," -> ["nima", "eat"])."""
+    return [name.strip() for name in listing.split(",") if name.strip()]
+
+
 @dataclass(frozen=True)
-class ResultsSettings:
-    """01_results: the protocols compared (comma-separated) and torch threads (0 = torch's default)."""
+class ComparisonSettings:
+    """What 01_results and 03_failure_cases share: the profile, the compared models (comma-separated registry
+    names), the synthetic set (n_synthetic images of synthetic_size px), a full AVA copy (data_root, test_list;
+    "" = none), CG-IAA's local GPT-2 folder ("" = none), torch threads (0 = torch's default), seed, run_dir."""
+
+    profile: str = "smoke"
+    models: str = "nima,eat,milnet,ssmr,cdcm,cgiaa"
+    n_synthetic: int = 300
+    synthetic_size: int = 96
+    data_root: str = ""
+    test_list: str = ""
+    cgiaa_gpt2_path: str = ""
+    threads: int = 1
+    seed: int = 0
+    run_dir: str = "runs/99_compare"
+
+    def model_names(self) -> list[str]:
+        """The compared models, in the listed order."""
+        return _names(self.models)
+
+    def overrides(self) -> dict[str, dict[str, str]]:
+        """Per model, the settings that replace its compare_settings (CG-IAA's GPT-2 folder when one is given)."""
+        return {"cgiaa": {"gpt2_path": self.cgiaa_gpt2_path}} if self.cgiaa_gpt2_path else {}
+
+
+@dataclass(frozen=True)
+class ResultsSettings(ComparisonSettings):
+    """01_results: the shared settings and the protocols compared (comma-separated)."""
 
     protocols: str = "synthetic,ava_sample"
-    threads: int = 1
+
+    def protocol_names(self) -> list[str]:
+        """The compared protocols, in the listed order."""
+        return _names(self.protocols)
 
 
 @dataclass(frozen=True)
-class FailureSettings:
-    """03_failure_cases: the protocol whose disputed test images are shown, and torch threads."""
+class FailureSettings(ComparisonSettings):
+    """03_failure_cases: the shared settings and the protocol whose disputed test images are shown."""
 
     protocol: str = "ava_sample"
-    threads: int = 1
 
 
 @dataclass(frozen=True)
@@ -46,8 +79,8 @@ class CritiqueSettings:
     threads: int = 1
 
 
-RESULTS_PROFILES = Profiles(smoke=ResultsSettings(), full=ResultsSettings(protocols="ava", threads=0))
-FAILURE_PROFILES = Profiles(smoke=FailureSettings(), full=FailureSettings(protocol="ava", threads=0))
+RESULTS_PROFILES = Profiles(smoke=ResultsSettings(), full=ResultsSettings(profile="full", protocols="ava", threads=0))
+FAILURE_PROFILES = Profiles(smoke=FailureSettings(), full=FailureSettings(profile="full", protocol="ava", threads=0))
 # full: CUDA when there is one, fp32 + bf16 autocast, eager + torch.compile ("default" picks them per device)
 BENCHMARK_PROFILES = Profiles(smoke=BenchmarkSettings(), full=BenchmarkSettings(
     device="auto", batch_size=16, steps=20, warmup=3, threads=0, isolate="mode"))

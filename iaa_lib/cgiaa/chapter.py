@@ -226,7 +226,7 @@ class Chapter:
         paired difference (critiques - image only) with its interval (seed_paired_difference).
         Columns: condition, protocol, srcc, low, high, per_seed (list)."""
         from iaa_lib.cgiaa.pipeline import CRITIQUE_PROTOCOLS
-        from iaa_lib.training.ablation import seed_paired_difference
+        from iaa_lib.metrics import seed_paired_difference
 
         features, seeds = self.stages.features, self.settings.ablation_seeds()
 

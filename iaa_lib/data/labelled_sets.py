@@ -2,8 +2,8 @@
 
 ``labelled_set(dataset, ...) -> (label frame, image folder or None, {"train", "val", "test": ids})``:
 
-* ``"synthetic"``: ``make_synthetic(n_synthetic, <run_dir>/synthetic_<size>_<n>_<seed>)``, generated once and
-  reused (its frame is pickled next to the images), split ``synthetic_ratios`` with ``random_split``;
+* ``"synthetic"``: ``make_synthetic(n_synthetic, <run_dir>/synthetic_<size>_<n>_<seed>/generator_v<version>)``,
+  generated once and reused (its frame is pickled next to the images), split ``synthetic_ratios`` with ``random_split``;
 * ``"ava_sample"``: the 77 embedded AVA photos with their fixed 46/16/15 split;
 * ``"ava"``: a full AVA copy, images ``<data_root>/<image_id>.jpg``, labels from data/labels/ava_votes.csv.gz,
   test = the ids of ``test_list`` (one per line: e.g. the official ``generic_test.jpgl``, or ILGnet's list),
@@ -24,7 +24,7 @@ from iaa_lib.data.check import labelled_from_manifest
 from iaa_lib.data.labels import read_ava_votes
 from iaa_lib.data.sample import load_ava_sample, sample_splits
 from iaa_lib.data.splits import random_split, read_id_list, split_from_id_lists
-from iaa_lib.data.synthetic import make_synthetic
+from iaa_lib.data.synthetic import GENERATOR_VERSION, make_synthetic
 from iaa_lib.files import atomic_pickle, atomic_write_json, read_pickle_cache
 from iaa_lib.paths import DATA_DIR, resolve
 
@@ -33,10 +33,12 @@ DEFAULT_SYNTHETIC_RATIOS = (0.6, 0.2, 0.2)
 
 
 def cached_synthetic(n: int, out_dir: str | os.PathLike, image_size: int = 96, seed: int = 0) -> pd.DataFrame:
-    """make_synthetic(n, out_dir, image_size, seed), generated once: later calls read the pickled frame back."""
-    out_dir = resolve(out_dir)
+    """make_synthetic(n, out_dir/generator_v<GENERATOR_VERSION>, image_size, seed), generated once: later calls read
+    the pickled frame back. The generator version is part of the folder (so of every image path, which feature and
+    checkpoint caches key on) and of the recorded parameters."""
+    out_dir = resolve(out_dir) / f"generator_v{GENERATOR_VERSION}"
     frame_file, params_file = out_dir / "frame.pkl", out_dir / "params.json"
-    params = {"n": n, "image_size": image_size, "seed": seed}
+    params = {"n": n, "image_size": image_size, "seed": seed, "generator_version": GENERATOR_VERSION}
     if params_file.is_file() and json.loads(params_file.read_text()) == params:
         frame = read_pickle_cache(frame_file)
         if frame is not None and all(Path(p).is_file() for p in frame["path"]):

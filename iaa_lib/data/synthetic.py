@@ -1,19 +1,29 @@
-"""Synthetic aesthetic dataset with a known ground truth, for tests and learning checks.
+"""Synthetic aesthetic dataset with a known ground truth, for tests and learning checks (generator version 2).
 
-Each image is a striped disc or square (the subject) on a flat background. Four factors, each drawn
-uniformly in [0, 1], control what the image looks like:
+Each image is a subject (a two-tone striped disc or square) on a cluttered background. Four factors, each drawn
+uniformly in [0, 1], control the subject only:
 
-* sharpness:     Gaussian blur sigma = (1 - sharpness) * 2.5 px at 96 px (scaled with image size);
-* contrast:      luma deviations from the image mean are scaled by 0.15 + 0.85 * contrast;
-* colourfulness: chroma (YCbCr) amplitude of subject and background = 0.15 * colourfulness;
+* sharpness:     the subject (its layer and its outline) is blurred with Gaussian sigma = (1 - sharpness) * 2.5 px
+                 at 96 px (scaled with image size);
+* contrast:      the subject's luma deviations (its two halves +-HALF_STEP, its stripes +-STRIPE_AMPLITUDE) are
+                 scaled by 0.15 + 0.85 * contrast;
+* colourfulness: the subject's chroma (YCbCr) amplitude = 0.15 * colourfulness;
 * placement:     1 - (distance of the subject centre to the nearest rule-of-thirds point) / (image size / 4),
                  clipped to [0, 1] (measured after the subject is kept inside the frame).
+
+The background is drawn independently of the factors: a base colour, 6 to 14 ellipses and rectangles of
+random colour (chroma up to BACKGROUND_CHROMA; 70% of them striped at a random period and
+amplitude), a random blur (sigma = u^2 times the subject's largest, u ~ U(0, 1)) and luma noise of random amplitude, so its sharpness,
+contrast and colourfulness vary over the same ranges as the subject's while telling nothing about the score.
+Global image statistics (`iaa_lib.training.baselines`) are dominated by the background and therefore near chance;
+a model must find the subject and judge it.
 
 The latent score is ``true_score = 1 + 9 * sum_f FACTOR_WEIGHTS[f] * factor_f`` (1..10). Votes are a
 multinomial sample (100..200 voters) from a normal(true_score, sigma ~ U(1.2, 1.8)) discretised to the
 bins 1..10 (end bins take the tails), so ``mos`` (from the votes) is a noisy, centre-shrunk version of
 ``true_score``, as for real AVA images. Comments: one short synthetic critique per attribute of
-COMMENT_ATTRIBUTES, describing the factors.
+COMMENT_ATTRIBUTES, describing the factors. GENERATOR_VERSION names this design: every cache of generated
+images keys on it (`iaa_lib.data.labelled_sets.cached_synthetic`).
 """
 from __future__ import annotations
 
@@ -27,6 +37,7 @@ from scipy import ndimage, stats
 
 from iaa_lib.data.labels import VOTE_COLUMNS, votes_to_frame
 
+GENERATOR_VERSION = 2  # bump whenever the rendered images or labels change for the same parameters
 FACTORS = ("sharpness", "contrast", "colourfulness", "placement")
 FACTOR_WEIGHTS = {"sharpness": 0.3, "contrast": 0.25, "colourfulness": 0.25, "placement": 0.2}
 COMMENT_ATTRIBUTES = ("colour_and_light", "composition", "depth_and_focus", "general")
@@ -34,8 +45,15 @@ IMAGE_FORMATS = {"png": ".png", "jpg": ".jpg"}
 MAX_BLUR_SIGMA_AT_96 = 2.5
 MIN_CONTRAST_GAIN = 0.15
 MAX_CHROMA = 0.15
-LUMA_STEP = 0.25  # subject-background luma difference before the contrast gain
-STRIPE_AMPLITUDE = 0.08  # luma amplitude of the stripes on the subject (they carry fine detail for the blur)
+HALF_STEP = 0.12  # luma offset of each half of the subject before the contrast gain
+STRIPE_AMPLITUDE = 0.1  # luma amplitude of the stripes on the subject (they carry fine detail for the blur)
+SUBJECT_RADIUS = (0.14, 0.2)  # subject radius range, fraction of the image size
+CLUTTER_SHAPES = (6, 15)  # background shapes, low (inclusive) and high (exclusive)
+BACKGROUND_CHROMA = 0.3  # largest chroma amplitude of the background's colours
+MAX_NOISE = 0.08  # largest standard deviation of the background's luma noise
+TEXTURED_FRACTION = 0.7  # chance that a background shape carries stripes
+MAX_TEXTURE = 0.15  # largest luma amplitude of a background shape's stripes
+INNER_FRACTION = 0.8  # measure_factors reads the disc of INNER_FRACTION * radius (inside both subject shapes)
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])
 
 
@@ -61,36 +79,68 @@ def _chroma(hue: float, amplitude: float) -> np.ndarray:
     return amplitude * np.array([np.cos(hue), np.sin(hue)])
 
 
-def _render(rng: np.random.Generator, size: int, factors: dict[str, float], yy: np.ndarray, xx: np.ndarray) -> tuple[np.ndarray, float, str]:
-    """(uint8 [size, size, 3] image, measured placement, shape) for drawn sharpness/contrast/colourfulness and target placement."""
-    background_luma = rng.uniform(0.35, 0.65)
-    subject_luma = background_luma + rng.choice([-1.0, 1.0]) * LUMA_STEP
-    background_hue = rng.uniform(0, 2 * np.pi)
-    subject_hue = background_hue + rng.uniform(0.5 * np.pi, 1.5 * np.pi)
+def _to_rgb(luma: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
+    """RGB [H, W, 3] of YCbCr planes (full-range, chroma centred on 0)."""
+    return np.stack([luma + 1.402 * cr, luma - 0.344136 * cb - 0.714136 * cr, luma + 1.772 * cb], axis=-1)
+
+
+def _blur(array: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur of the two spatial axes of an [H, W] or [H, W, C] array (sigma in px; 0 leaves it)."""
+    if sigma <= 0:
+        return array
+    return ndimage.gaussian_filter(array, sigma=(sigma, sigma, 0)[:array.ndim], mode="nearest")
+
+
+def _background(rng: np.random.Generator, size: int, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
+    """Score-independent clutter, RGB float [size, size, 3]: base colour, flat shapes, luma noise, random blur."""
+    luma = np.full((size, size), rng.uniform(0.25, 0.75))
+    cb, cr = (np.full((size, size), c) for c in _chroma(rng.uniform(0, 2 * np.pi), rng.uniform(0, BACKGROUND_CHROMA)))
+    for _ in range(rng.integers(*CLUTTER_SHAPES)):
+        cx, cy = rng.uniform(0, size, 2)
+        half_w, half_h = rng.uniform(0.04, 0.25, 2) * size
+        if rng.random() < 0.5:
+            shape = ((xx - cx) / half_w) ** 2 + ((yy - cy) / half_h) ** 2 <= 1.0
+        else:
+            shape = (np.abs(xx - cx) <= half_w) & (np.abs(yy - cy) <= half_h)
+        luma[shape] = rng.uniform(0.1, 0.9)
+        if rng.random() < TEXTURED_FRACTION:
+            period, direction = rng.uniform(2.0, 8.0) * size / 96.0, rng.uniform(0, np.pi)
+            phase = (xx * np.cos(direction) + yy * np.sin(direction))[shape] / period
+            luma[shape] += rng.uniform(0, MAX_TEXTURE) * np.sign(np.sin(2 * np.pi * phase))
+        cb[shape], cr[shape] = _chroma(rng.uniform(0, 2 * np.pi), rng.uniform(0, BACKGROUND_CHROMA))
+    rgb = _blur(_to_rgb(luma, cb, cr), rng.uniform(0, 1) ** 2 * MAX_BLUR_SIGMA_AT_96 * size / 96.0)
+    return rgb + rng.uniform(0, MAX_NOISE) * rng.standard_normal((size, size, 1))
+
+
+def _render(rng: np.random.Generator, size: int, factors: dict[str, float], yy: np.ndarray, xx: np.ndarray) -> tuple[np.ndarray, dict]:
+    """(uint8 [size, size, 3] image, subject geometry: placement, subject_x, subject_y, subject_radius in px,
+    subject_shape) for drawn sharpness/contrast/colourfulness and target placement."""
+    background = _background(rng, size, yy, xx)
     shape = "disc" if rng.random() < 0.5 else "square"
-    radius = rng.uniform(0.12, 0.18) * size
+    radius = rng.uniform(*SUBJECT_RADIUS) * size
     thirds_point = _thirds_points(size)[rng.integers(4)]
     angle = rng.uniform(0, 2 * np.pi)
     offset = (1.0 - factors["placement"]) * (size / 4.0)
     centre = np.clip(thirds_point + offset * np.array([np.cos(angle), np.sin(angle)]), radius + 1, size - radius - 1)
+    base_luma = rng.uniform(0.3, 0.7)
+    split_angle, stripe_angle = rng.uniform(0, 2 * np.pi), rng.uniform(0, np.pi)
     stripe_period = rng.uniform(3.0, 5.0) * size / 96.0
-    stripe_angle = rng.uniform(0, np.pi)
+    hue = rng.uniform(0, 2 * np.pi)
 
     dx, dy = xx - centre[0], yy - centre[1]
     inside = dx**2 + dy**2 <= radius**2 if shape == "disc" else (np.abs(dx) <= radius * 0.9) & (np.abs(dy) <= radius * 0.9)
+    halves = HALF_STEP * np.sign(dx * np.cos(split_angle) + dy * np.sin(split_angle))
     stripes = STRIPE_AMPLITUDE * np.sign(np.sin(2 * np.pi * (dx * np.cos(stripe_angle) + dy * np.sin(stripe_angle)) / stripe_period))
-    luma = np.where(inside, subject_luma + stripes, background_luma)
     gain = MIN_CONTRAST_GAIN + (1.0 - MIN_CONTRAST_GAIN) * factors["contrast"]
-    luma = luma.mean() + gain * (luma - luma.mean())
-    amplitude = MAX_CHROMA * factors["colourfulness"]
-    cb = np.where(inside, _chroma(subject_hue, amplitude)[0], _chroma(background_hue, amplitude)[0])
-    cr = np.where(inside, _chroma(subject_hue, amplitude)[1], _chroma(background_hue, amplitude)[1])
-    rgb = np.stack([luma + 1.402 * cr, luma - 0.344136 * cb - 0.714136 * cr, luma + 1.772 * cb], axis=-1)
+    cb, cr = _chroma(hue, MAX_CHROMA * factors["colourfulness"])
+    subject = _to_rgb(base_luma + gain * (halves + stripes), np.full_like(dx, cb), np.full_like(dx, cr))
     sigma = (1.0 - factors["sharpness"]) * MAX_BLUR_SIGMA_AT_96 * size / 96.0
-    if sigma > 0:
-        rgb = ndimage.gaussian_filter(rgb, sigma=(sigma, sigma, 0), mode="nearest")
+    alpha = _blur(inside.astype(np.float64), sigma)[..., None]
+    rgb = background * (1.0 - alpha) + _blur(subject * inside[..., None], sigma)
     pixels = np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8)
-    return pixels, placement_score(centre, size), shape
+    geometry = {"placement": placement_score(centre, size), "subject_x": float(centre[0]), "subject_y": float(centre[1]),
+                "subject_radius": float(radius), "subject_shape": shape}
+    return pixels, geometry
 
 
 def _vote_histogram(rng: np.random.Generator, score: float) -> np.ndarray:
@@ -150,7 +200,8 @@ def make_synthetic(
     """Write n synthetic images to out_dir and return their label frame (deterministic per seed).
 
     Columns: image_id, mos, dist_1..10, std, n_votes (from sampled votes, 1..10 scale), true_score (latent),
-    the FACTORS columns (values in [0, 1]), subject_shape, comments (list of 4 str in COMMENT_ATTRIBUTES order), path.
+    the FACTORS columns (values in [0, 1]), subject_x, subject_y, subject_radius (px, centre from the top-left
+    corner), subject_shape, comments (list of 4 str in COMMENT_ATTRIBUTES order), path.
     """
     if int(n) != n or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}")
@@ -165,13 +216,14 @@ def make_synthetic(
     rows, votes = [], []
     for index in range(n):
         factors = {name: float(rng.uniform()) for name in FACTORS}
-        pixels, factors["placement"], shape = _render(rng, image_size, factors, yy, xx)
+        pixels, geometry = _render(rng, image_size, factors, yy, xx)
+        factors["placement"] = geometry.pop("placement")
         score = float(true_score(factors))
         image_id = f"syn{seed:04d}_{index:05d}"
         path = out_dir / f"{image_id}{IMAGE_FORMATS[image_format]}"
         Image.fromarray(pixels, mode="RGB").save(path, **({"quality": 95} if image_format == "jpg" else {}))
         votes.append(_vote_histogram(rng, score))
-        rows.append({"image_id": image_id, "true_score": score, **factors, "subject_shape": shape,
+        rows.append({"image_id": image_id, "true_score": score, **factors, **geometry,
                      "comments": _comments(rng, factors, score), "path": str(path.resolve())})
     table = pd.DataFrame(rows)
     table[VOTE_COLUMNS] = np.array(votes)
@@ -187,39 +239,22 @@ def _rgb_and_luma(image: Image.Image | np.ndarray) -> tuple[np.ndarray, np.ndarr
     return rgb, rgb @ LUMA_WEIGHTS
 
 
-def _sharpness(luma: np.ndarray) -> float:
-    """Mean |Laplacian| / mean |Sobel gradient| of a luma array."""
-    laplacian = np.abs(ndimage.laplace(luma, mode="nearest")).mean()
-    gradient = np.hypot(ndimage.sobel(luma, 0, mode="nearest"), ndimage.sobel(luma, 1, mode="nearest")).mean()
-    return float(laplacian / (gradient + 1e-8))
+def measure_factors(image: Image.Image | np.ndarray, centre_xy: tuple[float, float], radius: float) -> dict[str, float]:
+    """Pixel measurements of the four FACTORS on the subject at centre_xy (px) of the given radius (px), raw units.
 
-
-def _contrast(luma: np.ndarray) -> float:
-    """Luma spread between the 1st and 99th percentiles."""
-    low, high = np.percentile(luma, [1, 99])
-    return float(high - low)
-
-
-def _colourfulness(rgb: np.ndarray) -> float:
-    """Hasler and Suesstrunk's colourfulness of an RGB array in [0, 1], on the 0..255 scale."""
-    rg = 255.0 * (rgb[..., 0] - rgb[..., 1])
-    yb = 255.0 * (0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2])
-    return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
-
-
-def _placement(luma: np.ndarray) -> float:
-    """placement_score of the centroid of the pixels whose luma is far from the median (the background)."""
-    background = np.median(luma)
-    low, high = np.percentile(luma, [1, 99])
-    extreme = high if high - background >= background - low else low
-    mask = np.abs(luma - background) > 0.5 * abs(extreme - background)
-    if not mask.any():
-        return 0.0
-    ys, xs = np.nonzero(mask)
-    return placement_score(np.array([xs.mean() + 0.5, ys.mean() + 0.5]), min(luma.shape))
-
-
-def measure_factors(image: Image.Image | np.ndarray) -> dict[str, float]:
-    """Pixel measurements of the four FACTORS (raw units, monotone in the true factors)."""
+    Read inside the disc of INNER_FRACTION * radius: sharpness = mean |Laplacian| / mean |Sobel gradient| of luma,
+    contrast = luma spread between the 1st and 99th percentiles, colourfulness = mean chroma magnitude
+    hypot(mean(R - G), mean((R + G) / 2 - B)) on the 0..255 scale; placement = placement_score(centre_xy)."""
     rgb, luma = _rgb_and_luma(image)
-    return {"sharpness": _sharpness(luma), "contrast": _contrast(luma), "colourfulness": _colourfulness(rgb), "placement": _placement(luma)}
+    yy, xx = np.mgrid[0:luma.shape[0], 0:luma.shape[1]] + 0.5
+    inner = (xx - centre_xy[0]) ** 2 + (yy - centre_xy[1]) ** 2 <= (INNER_FRACTION * radius) ** 2
+    if inner.sum() < 9:
+        raise ValueError(f"measure_factors: the subject disc (centre {centre_xy}, radius {radius} px) covers "
+                         f"{int(inner.sum())} pixels of the {luma.shape} image; need at least 9")
+    laplacian = np.abs(ndimage.laplace(luma, mode="nearest"))[inner].mean()
+    gradient = np.hypot(ndimage.sobel(luma, 0, mode="nearest"), ndimage.sobel(luma, 1, mode="nearest"))[inner].mean()
+    low, high = np.percentile(luma[inner], [1, 99])
+    rg = 255.0 * (rgb[..., 0] - rgb[..., 1])[inner]
+    yb = 255.0 * (0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2])[inner]
+    return {"sharpness": float(laplacian / (gradient + 1e-8)), "contrast": float(high - low),
+            "colourfulness": float(np.hypot(rg.mean(), yb.mean())), "placement": placement_score(np.asarray(centre_xy), min(luma.shape))}

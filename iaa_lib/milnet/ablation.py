@@ -3,7 +3,7 @@
 ``reference_ablation(chapter, seeds, n_boot)`` trains (or loads) the chapter's recipe on the synthetic set once per
 training seed and reference mode (0 references; 4 retrieved; 4 random training images; 4 copies of the query;
 4 x the training mean node feature) and scores every run on the same test images. Returns (table, predictions):
-``iaa_lib.training.ablation.seed_ablation_table`` against the query-only head plus the mean training-split SRCC
+``iaa_lib.metrics.seed_ablation_table`` against the query-only head plus the mean training-split SRCC
 (``train_srcc``: how closely each head fits its own training graphs), and the per-seed test predictions.
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ VARIANTS: dict[str, dict] = {
 def reference_ablation(chapter, seeds: Sequence[int], n_boot: int = 1000, dataset: str = "synthetic"
                        ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """(seed_ablation_table of VARIANTS vs BASELINE, name -> test predictions [seeds, N]) on `dataset`'s test split."""
-    from iaa_lib.training.ablation import seed_ablation_table
+    from iaa_lib.metrics import seed_ablation_table
 
     predictions, train_srcc, truth = {}, {}, None
     for name, change in VARIANTS.items():

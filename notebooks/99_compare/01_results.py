@@ -58,28 +58,21 @@ metrics_file = "runs/99_compare/01_results.json"
 from iaa_lib.book.profiles import RESULTS_PROFILES
 
 settings = RESULTS_PROFILES.resolve(profile, globals())
-protocols, threads = settings.protocols, settings.threads
 
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import torch
 
 from iaa_lib.book.compare import (
-    METRICS, bootstrap_metrics, load_protocol, model_titles, paired_differences, paper_numbers, results_table,
-    train_and_predict)
+    METRICS, bootstrap_metrics, model_titles, paired_differences, paper_numbers, protocol_data, results_table, start,
+    train_models)
 from iaa_lib.book.runner import record_metrics
-from iaa_lib.seed import seed_everything
 
 TITLES = model_titles()
 
-seed_everything(seed)
-if threads:
-    torch.set_num_threads(threads)  # one thread on a shared 2-core CPU avoids oversubscription stalls
-model_names = [m.strip() for m in models.split(",") if m.strip()]
-overrides = {"cgiaa": {"gpt2_path": cgiaa_gpt2_path}} if cgiaa_gpt2_path else {}
-protocol_names = [p.strip() for p in protocols.split(",") if p.strip()]
+start(settings)  # seed, torch threads
+model_names = settings.model_names()
 
 # %% [markdown]
 # ## The shared data
@@ -87,9 +80,7 @@ protocol_names = [p.strip() for p in protocols.split(",") if p.strip()]
 # One label frame and one split per protocol; every model below reads exactly these.
 
 # %%
-datasets = {name: load_protocol(name, run_dir, n_synthetic=n_synthetic, synthetic_size=synthetic_size,
-                                data_root=data_root or None, test_list=test_list or None, seed=seed)
-            for name in protocol_names}
+datasets = {name: protocol_data(settings, name) for name in settings.protocol_names()}
 pd.DataFrame({name: {split: len(ids) for split, ids in data.splits.items()} for name, data in datasets.items()}).T
 
 # %% [markdown]
@@ -100,8 +91,7 @@ pd.DataFrame({name: {split: len(ids) for split, ids in data.splits.items()} for 
 # since the models train different losses (EMD, AdaEMD, SmoothL1, EMD plus memory terms).
 
 # %%
-runs = {name: {m: train_and_predict(m, data, profile, run_dir, seed, overrides.get(m)) for m in model_names}
-        for name, data in datasets.items()}
+runs = {name: train_models(settings, data) for name, data in datasets.items()}
 
 fig, axes = plt.subplots(1, len(runs), figsize=(5.5 * len(runs), 3.4), squeeze=False)
 for ax, (name, model_runs) in zip(axes[0], runs.items()):

@@ -47,38 +47,31 @@ metrics_file = "runs/99_compare/03_failure_cases.json"
 from iaa_lib.book.profiles import FAILURE_PROFILES
 
 settings = FAILURE_PROFILES.resolve(profile, globals())
-protocol, threads = settings.protocol, settings.threads
 
 # %%
 import textwrap
 
 import matplotlib.pyplot as plt
 import pandas as pd
-import torch
 
-from iaa_lib.book.compare import disagreement, load_protocol, model_titles, train_and_predict
-from iaa_lib.eat.spec import sampling_pixels
+from iaa_lib.book.compare import disagreement, model_titles, protocol_data, start, train_models
+from iaa_lib.book.runner import record_metrics
 from iaa_lib.data.images import load_rgb
 from iaa_lib.data.labels import DIST_COLUMNS
-from iaa_lib.book.runner import record_metrics
-from iaa_lib.seed import seed_everything
+from iaa_lib.eat.spec import sampling_pixels
 from iaa_lib.viz import vote_bars
 
 TITLES = model_titles()
 
-seed_everything(seed)
-if threads:
-    torch.set_num_threads(threads)
-model_names = [m.strip() for m in models.split(",") if m.strip()]
-overrides = {"cgiaa": {"gpt2_path": cgiaa_gpt2_path}} if cgiaa_gpt2_path else {}
+start(settings)  # seed, torch threads
+model_names = settings.model_names()
 
 # %% [markdown]
 # ## The models and their test predictions
 
 # %%
-data = load_protocol(protocol, run_dir, n_synthetic=n_synthetic, synthetic_size=synthetic_size,
-                     data_root=data_root or None, test_list=test_list or None, seed=seed)
-runs = {m: train_and_predict(m, data, profile, run_dir, seed, overrides.get(m)) for m in model_names}
+data = protocol_data(settings, settings.protocol)
+runs = train_models(settings, data)
 truth = data.parts()["test"]
 ranked = disagreement({m: r.predictions for m, r in runs.items()}, truth)
 print(data.describe())

@@ -146,7 +146,7 @@ plt.show()
 # seeds; the 95 % interval is a paired bootstrap over the test images that scores every seed on each resample.
 
 # %%
-from iaa_lib.training.ablation import seed_paired_difference
+from iaa_lib.metrics import seed_paired_difference
 
 seeds = (0, 1, 2)
 truth = syn_data["test"].mos.numpy()
