@@ -33,6 +33,8 @@ def test_train_notebook(notebook_metrics):
     assert m["syn_test_srcc"] > 0.3 and m["syn_test_plcc"] > 0.3
     assert m["syn_test_n"] == 60 and m["real_test_n"] == 15
     assert m["published_d_over_emd2"] > 1.0  # the official distance is an upper bound on EMD2
+    # what the AdaEMD text claims: the absolute factor is mostly < 1, the weight relative to the batch rises with d
+    assert m["test_fraction_downweighted"] > 0.5 and m["adaemd_relative_weight_vs_d_spearman"] > 0.5
 
 
 def test_evaluate_notebook(notebook_metrics):

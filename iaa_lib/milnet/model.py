@@ -116,6 +116,13 @@ def adaemd_gradient_ratio(loss: nn.Module, pred: Tensor, target: Tensor) -> Tens
         return torch.where(d >= loss.tau, loss.C + 2 * d, torch.ones_like(d))
 
 
+def adaemd_relative_weights(loss: nn.Module, pred: Tensor, target: Tensor) -> Tensor:
+    """Per-sample weight (B,) AdaEMD puts on ∇d relative to the batch mean (adaemd_gradient_ratio / its mean): what
+    is left once Adam's step normalisation cancels a factor shared by the whole batch."""
+    ratio = adaemd_gradient_ratio(loss, pred, target)
+    return ratio / ratio.mean()
+
+
 class TracedAdaEMDLoss(AdaEMDLoss):
     """AdaEMDLoss recording (C used, τ, hard fraction, batch loss) per training batch; the trace is in its state dict."""
 
