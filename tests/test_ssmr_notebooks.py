@@ -37,16 +37,16 @@ def test_evaluate_notebook_ablation_and_mappings(notebook_metrics):
     _finite(m)
     for key in ("fused", "semantic", "style", "no_refs", "random_refs", "as_published"):
         assert -1.0 <= m[f"{key}_test_srcc"] <= 1.0
-    assert m["fused_test_srcc"] > 0.3  # the fused-reference run learns (notebook 02's checkpoint)
     assert m["test_n"] == 48
     refs = ("none", "fused", "random", "copies", "mean")
     assert len(m["reference_seeds"]) >= 3 and m["reference_test_n"] == 48
     for key in refs:
         assert m[f"refs_{key}_low"] <= m[f"refs_{key}_difference"] <= m[f"refs_{key}_high"], key
-    # what the text claims: copies of the query add nothing and cost nothing (the head's capacity is not the cause),
-    # and the fused references are fitted: a closer fit of the training graphs than without references
+    assert m["refs_none_srcc"] > 0.2  # the query-only head learns on every seed's average
+    # the measured reversal the closing note reports: the fused references cost test SRCC (interval below 0) while
+    # copies of the query do not (interval across 0)
+    assert m["refs_fused_high"] < 0
     assert m["refs_copies_low"] < 0 < m["refs_copies_high"]
-    assert m["refs_fused_train_srcc"] > m["refs_none_train_srcc"]
 
 
 def test_graph_notebook_records_learned_edges(notebook_metrics):
