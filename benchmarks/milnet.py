@@ -8,7 +8,7 @@ Writes benchmarks/results/milnet_<device>.csv and .md (device = cpu or cuda). Ro
              process RSS above the level before the search; CUDA: torch.cuda.max_memory_allocated above the
              resident tensors).
   gcn_train  MILNet head training steps (forward, AdaEMD, backward, Adam) on a resident batch of graphs:
-             graphs/s for the smoke head (1280-d nodes) and the paper's full head (6144-d nodes, 9.5 M
+             graphs/s for the smoke head (1808-d nodes) and the paper's full head (6144-d nodes, 9.5 M
              parameters); CUDA: fp32 and bf16 autocast, each with and without torch.compile.
 """
 from __future__ import annotations
@@ -89,7 +89,7 @@ def retrieval_row(device: torch.device, n_rows: int, dim: int, n_queries: int, r
 def gcn_train_row(device: torch.device, config: str, batch: int, steps: int, bf16: bool, compile_model: bool) -> dict:
     """Graphs per second of MILNet head training steps on one resident batch (after warm-up)."""
     torch.manual_seed(0)
-    model = MILNet(config, in_dim=6144 if config == "full" else 1280).to(device)
+    model = MILNet(config).to(device)
     loss_fn = AdaEMDLoss().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-4)
     nodes = torch.randn(batch, 5, model.in_dim, device=device)

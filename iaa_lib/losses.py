@@ -109,8 +109,11 @@ class AdaEMDLoss(nn.Module):
       updated only in training mode: call ``.eval()`` on this module when computing validation losses.
 
     Gradient remark: C is a constant, so a hard sample (d >= tau) contributes (C + 2d) * grad d. When
-    C + 2d < 1, which is typical for EMD values, "hard" samples are *down-weighted* relative to easy ones, not
-    up-weighted; at the first step (C = 0) they contribute d^2.
+    C + 2d < 1, which is typical for EMD values, the hard samples' gradients are smaller than plain d's; at the
+    first step (C = 0) they contribute d^2. Under Adam a factor shared by the whole batch cancels (the step is
+    normalised by the gradient's running RMS), and once tau has fallen below nearly every d, all samples are
+    hard: what remains is the relative weight (C + 2d_i) / mean_j (C + 2d_j), which grows with d_i, so AdaEMD
+    then acts like a squared EMD that leans on the samples with the largest distance.
     """
 
     C: torch.Tensor

@@ -346,3 +346,22 @@ def seed_paired_difference(
     per_seed = whole[:seeds] - whole[seeds:]
     return dict(difference=float(per_seed.mean()), low=float(low), high=float(high), per_seed=per_seed.tolist(),
                 with_srcc=whole[:seeds].tolist(), without_srcc=whole[seeds:].tolist())
+
+
+def seed_ablation_table(true: Sequence[float], predictions: dict[str, Sequence[Sequence[float]]], baseline: str,
+                        n_boot: int = 1000, seed: int = 0) -> Any:
+    """One row per variant of `predictions` (name -> one prediction [N] per training seed, seeds in the same order
+    for every variant): mean and sd over seeds of the test SRCC, and the seed-paired difference to `baseline` with
+    its bootstrap interval (seed_paired_difference). Columns: srcc, srcc_sd, seeds, difference, low, high."""
+    import pandas as pd
+
+    if baseline not in predictions:
+        raise ValueError(f"baseline {baseline!r} is not one of the variants {sorted(predictions)}")
+    rows = {}
+    for name, preds in predictions.items():
+        paired = seed_paired_difference(true, preds, predictions[baseline], n_boot=n_boot, seed=seed)
+        scores = np.asarray(paired["with_srcc"])
+        rows[name] = dict(srcc=float(scores.mean()), srcc_sd=float(scores.std(ddof=1)) if scores.size > 1 else 0.0,
+                          seeds=int(scores.size), difference=paired["difference"], low=paired["low"],
+                          high=paired["high"])
+    return pd.DataFrame.from_dict(rows, orient="index")

@@ -18,8 +18,8 @@ Features (extracted once, cached on disk)
     image_size=None, backbone=None, cache_dir, batch_size=32, device=None, fingerprint="stat",
     progress=False) -> FeatureStore``. ``frame`` is a label frame (``image_id``, optional ``path``).
     The backbone is built with ``iaa_lib.blocks.backbones.create_backbone(backbone_name, weights)``
-    unless a module is given (then ``backbone_name``/``weights`` must describe it: they are part of the
-    cache key), and only on a cache miss. ``transform`` defaults to
+    unless a module (or a factory returning one) is given (then ``backbone_name``/``weights`` must describe
+    it: they are part of the cache key), and only on a cache miss. ``transform`` defaults to
     ``eval_transform(image_size or backbone.input_size, backbone.mean, backbone.std)``. The backbone must
     map (B, 3, H, W) to pooled (B, D) features; it runs in eval mode without gradients.
 
@@ -43,7 +43,10 @@ Index (training split only)
     duplicate ids or shape mismatches.
 
     ``TopKIndex.search(query_features, k, query_ids=None, exclude_self=True) -> SearchResult``:
-    exact k nearest training rows in ascending distance. L2 = Euclidean distance (the papers' code,
+    exact k nearest training rows in ascending distance. A query never gets itself, an image of its own
+    source group (``build_index(..., groups={id: group})``, e.g. the renderings of one photo) or a
+    near-duplicate (distance <= ``near_duplicate`` (1e-3) x the pair's mean feature norm; cosine: distance
+    <= near_duplicate), e.g. the same photo re-uploaded under another id. L2 = Euclidean distance (the papers' code,
     ``pairwise_distance(p=2)``), cosine distance = 1 − cos. Computed in blocks of ``query_chunk`` ×
     ``reference_chunk`` rows with a running top-k merge, so peak extra memory is about
     ``query_chunk · reference_chunk · 4`` bytes whatever the index size (255k × 2048 AVA features take
@@ -53,14 +56,14 @@ Index (training split only)
     ``SearchResult``: ``query_ids`` (list[str]), ``ref_ids`` (list[list[str]], rank order),
     ``indices`` (Q, k) long rows of the index, ``distances`` (Q, k) float; ``.as_dict()``,
     ``.to_frame()`` (query_id, rank, ref_id, distance), ``.take(k)`` (first k ranks).
-    ``random_references(query_ids, train_ids, k, seed=0)`` draws random training references (self
-    excluded) for the "swap references for random ones" control. ``save_references(result, path)`` /
+    ``random_references(query_ids, train_ids, k, seed=0, groups=None)`` draws random training references
+    (self and own group excluded) for the "swap references for random ones" control. ``save_references(result, path)`` /
     ``load_references(path, strip_suffix="")`` use the official text format ``query ref1 ... refk``.
 
 Leak guard
     ``assert_references_train_only(references, train_ids, held_out_ids=(), query_ids_are_train=None)``
     raises ``ReferenceLeakError`` if any reference is not a training id, is a held-out (val/test) id,
-    or equals its own query. ``references`` is a SearchResult or a mapping query_id → list of ref ids.
+    equals its own query or (with ``groups``) shares its source group. ``references`` is a SearchResult or a mapping query_id → list of ref ids.
 
 All splits at once
     ``references_for_splits(store, splits, k, metric="l2", reference_mode="retrieved", seed=0)
@@ -73,13 +76,18 @@ One call for a chapter
     retrieval_backbone=(name, weights), cache_dir, k=4, metric="l2", image_size=None, ...)
     -> ReferenceGraphData`` with ``.node_store``, ``.retrieval_store`` (the same object when both
     backbones agree), ``.references`` (split → SearchResult), ``.image_path(id)`` and
-    ``.datasets(num_references=4, reference_mode="retrieved"|"random", seed=0)`` (split → dataset).
+    ``.datasets(num_references=4, reference_mode="retrieved", seed=0)`` (split → dataset); the modes
+    (``REFERENCE_MODES``): ``"retrieved"``, ``"random"`` (random training images), ``"query_copies"`` (every
+    reference is the query itself: the same capacity, no new information) and ``"mean"`` (every reference is
+    the training set's mean node feature). ``groups`` and ``node_encoder`` (a factory of the node extractor,
+    e.g. a multi-level encoder) are optional.
 
 Dataset
     ``ReferenceGraphDataset(frame, node_store, references, num_references=4)``: item =
     dict(nodes=FloatTensor[1 + num_references, D] (query first, then references by rank),
     mos=float32 scalar, dist=FloatTensor[10] when the frame has dist columns, image_id=str).
-    ``num_references=0`` gives the query-only ablation.
+    ``num_references=0`` gives the query-only ablation; ``reference_fill`` (D,) replaces every reference node
+    (``references`` may then be None; the node ids repeat the query's).
 """
 from __future__ import annotations
 
@@ -105,6 +113,11 @@ from iaa_lib.paths import resolve
 from iaa_lib.training.fingerprint import fingerprint as run_key
 
 Metric = Literal["l2", "cosine"]
+ReferenceMode = Literal["retrieved", "random", "query_copies", "mean"]
+# What fills a graph's reference nodes: the retrieved training images; random training images (the "do similar
+# images matter" control); k copies of the query (the same capacity with no new information); the training set's
+# mean node feature (a constant: the readout's extra inputs carry nothing).
+REFERENCE_MODES: tuple[str, ...] = ("retrieved", "random", "query_copies", "mean")
 
 
 
@@ -238,7 +251,7 @@ def extract_features(
     weights: str | None = None,
     transform: Callable | None = None,
     image_size: int | None = None,
-    backbone: nn.Module | None = None,
+    backbone: nn.Module | Callable[[], nn.Module] | None = None,
     cache_dir: str | os.PathLike,
     batch_size: int = 32,
     device: str | torch.device | None = None,
@@ -265,6 +278,8 @@ def extract_features(
         from iaa_lib.blocks.backbones import create_backbone
 
         backbone = create_backbone(backbone_name, weights=weights)
+    elif not isinstance(backbone, nn.Module):  # a factory, called only on a cache miss
+        backbone = backbone()
     input_size = None
     if transform is None:
         from iaa_lib.data.transforms import eval_transform
@@ -354,6 +369,8 @@ class TopKIndex:
         query_chunk: int = 1024,
         reference_chunk: int = 65536,
         device: str | torch.device | None = None,
+        groups: Mapping[str, str] | None = None,
+        near_duplicate: float = 1e-3,
     ) -> None:
         if metric not in ("l2", "cosine"):
             raise ValueError(f"metric must be 'l2' or 'cosine', got {metric!r}")
@@ -376,6 +393,33 @@ class TopKIndex:
             features = nn.functional.normalize(features, dim=1)
         self.features = features
         self.squared_norms = features.square().sum(1)
+        if near_duplicate < 0:
+            raise ValueError(f"near_duplicate must be >= 0 (a fraction of the pair's mean feature norm), got {near_duplicate}")
+        self.near_duplicate = float(near_duplicate)
+        self.groups = None if groups is None else {str(i): str(g) for i, g in groups.items()}
+        self.group_codes: dict[str, int] = {}
+        self.row_groups = torch.full((len(self.ids),), -1, dtype=torch.long, device=features.device)
+        if self.groups is not None:
+            missing = [i for i in self.ids if i not in self.groups]
+            if missing:
+                raise KeyError(f"groups name no group for {len(missing)} training ids (first: {missing[0]!r}); "
+                               "give every image its source group (e.g. the photo a rendering comes from)")
+            codes = [self.group_codes.setdefault(self.groups[i], len(self.group_codes)) for i in self.ids]
+            self.row_groups = torch.tensor(codes, dtype=torch.long, device=features.device)
+
+    def largest_group(self) -> int:
+        """Most training rows one query can lose to self / group exclusion (1 without groups)."""
+        return int(torch.bincount(self.row_groups).max()) if self.groups is not None else 1
+
+    def query_group_codes(self, query_ids: Sequence[str]) -> Tensor:
+        """Group code per query (Q,), -1 for none; KeyError naming a query without a group when groups are set."""
+        if self.groups is None:
+            return torch.full((len(query_ids),), -1, dtype=torch.long)
+        missing = [q for q in query_ids if q not in self.groups]
+        if missing:
+            raise KeyError(f"no source group for {len(missing)} queries (first: {missing[0]!r}); "
+                           "the index's groups must cover every query")
+        return torch.tensor([self.group_codes.get(self.groups[q], -2) for q in query_ids], dtype=torch.long)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -393,6 +437,17 @@ class TopKIndex:
         dots.mul_(-2.0).add_(query_norms[:, None]).add_(self.squared_norms[None, start:stop])
         return dots.clamp_min_(0.0).sqrt_()
 
+    def _mask_excluded(self, block: Tensor, query_norms: Tensor, own_group: Tensor, start: int, stop: int) -> None:
+        """Set to +inf (in place) the distances of a block to same-group rows and to near-duplicates."""
+        if self.groups is not None:
+            block.masked_fill_(own_group[:, None] == self.row_groups[None, start:stop], float("inf"))
+        if self.near_duplicate > 0:
+            if self.metric == "cosine":
+                scale = torch.ones_like(block)
+            else:
+                scale = (query_norms.sqrt()[:, None] + self.squared_norms[None, start:stop].sqrt()) / 2
+            block.masked_fill_(block <= self.near_duplicate * scale, float("inf"))
+
     @torch.no_grad()
     def search(
         self,
@@ -401,7 +456,9 @@ class TopKIndex:
         query_ids: Sequence[str] | None = None,
         exclude_self: bool = True,
     ) -> SearchResult:
-        """k nearest training rows per query in ascending distance; a training query never retrieves itself."""
+        """k nearest training rows per query in ascending distance, excluding (when exclude_self) the query itself, the
+        training rows of its source group (``groups``) and near-duplicates: rows at a distance <= near_duplicate x
+        the mean norm of the pair (L2; cosine: distance <= near_duplicate), e.g. the same photo under another id."""
         if query_features.ndim != 2 or query_features.shape[1] != self.features.shape[1]:
             raise ValueError(
                 f"query_features must be (Q, {self.features.shape[1]}), got {tuple(query_features.shape)}"
@@ -414,7 +471,8 @@ class TopKIndex:
         self_rows = torch.tensor(
             [self.position.get(q, -1) if exclude_self else -1 for q in query_ids], dtype=torch.long
         )
-        available = len(self) - int((self_rows >= 0).any())
+        available = len(self) - (self.largest_group() if exclude_self and self.groups is not None
+                                 else int((self_rows >= 0).any()))
         if not 1 <= k <= available:
             raise ValueError(f"k must be in [1, {available}] for an index of {len(self)} training rows, got {k}")
         device = self.features.device
@@ -425,6 +483,8 @@ class TopKIndex:
                 queries = nn.functional.normalize(queries, dim=1)
             query_norms = queries.square().sum(1)
             own = self_rows[q_start : q_start + self.query_chunk].to(device)
+            own_group = (self.query_group_codes(query_ids[q_start : q_start + self.query_chunk]).to(device)
+                         if exclude_self else None)
             best_d = torch.full((len(queries), k), float("inf"), device=device)
             best_i = torch.full((len(queries), k), -1, dtype=torch.long, device=device)
             for r_start in range(0, len(self), self.reference_chunk):
@@ -436,11 +496,16 @@ class TopKIndex:
                 own_inside = ((own >= r_start) & (own < r_stop))[:, None]
                 current = block.gather(1, own_column)
                 block.scatter_(1, own_column, torch.where(own_inside, torch.full_like(current, float("inf")), current))
+                if exclude_self:
+                    self._mask_excluded(block, query_norms, own_group, r_start, r_stop)
                 block_d, block_i = block.topk(min(k, width), dim=1, largest=False, sorted=False)
                 candidates_d = torch.cat([best_d, block_d], dim=1)
                 candidates_i = torch.cat([best_i, block_i + r_start], dim=1)
                 best_d, order = candidates_d.topk(k, dim=1, largest=False, sorted=True)
                 best_i = candidates_i.gather(1, order)
+            if exclude_self and bool(torch.isinf(best_d).any()):
+                raise ValueError(f"fewer than k={k} training images remain for some queries once self, source group and "
+                                 "near-duplicates are excluded; lower k")
             all_indices.append(best_i.cpu())
             all_distances.append(best_d.cpu())
         indices = torch.cat(all_indices)
@@ -456,8 +521,11 @@ def build_index(
     query_chunk: int = 1024,
     reference_chunk: int = 65536,
     device: str | torch.device | None = None,
+    groups: Mapping[str, str] | None = None,
+    near_duplicate: float = 1e-3,
 ) -> TopKIndex:
-    """Top-k index over the TRAINING split; ReferenceLeakError if a training id is in `forbidden_ids` (val/test)."""
+    """Top-k index over the TRAINING split; ReferenceLeakError if a training id is in `forbidden_ids` (val/test).
+    `groups` (id -> source group) and `near_duplicate` set what a query never retrieves (TopKIndex.search)."""
     if forbidden_ids is not None:
         leaked = set(map(str, train_ids)) & set(map(str, forbidden_ids))
         if leaked:
@@ -465,15 +533,17 @@ def build_index(
                 f"{len(leaked)} ids of the index are held-out (val/test) images, e.g. {sorted(leaked)[:3]}; "
                 "build the index from the training split only"
             )
-    return TopKIndex(train_features, train_ids, metric, query_chunk, reference_chunk, device)
+    return TopKIndex(train_features, train_ids, metric, query_chunk, reference_chunk, device, groups, near_duplicate)
 
 
 def assert_references_train_only(
     references: SearchResult | Mapping[str, Sequence[str]],
     train_ids: Iterable[str],
     held_out_ids: Iterable[str] = (),
+    groups: Mapping[str, str] | None = None,
 ) -> None:
-    """Raise ReferenceLeakError unless every reference is a training id, none is held out and none is its own query."""
+    """Raise ReferenceLeakError unless every reference is a training id, none is held out, none is its own query
+    and (with `groups`, id -> source group) none comes from the query's own group."""
     mapping = references.as_dict() if isinstance(references, SearchResult) else references
     train = set(map(str, train_ids))
     held_out = set(map(str, held_out_ids))
@@ -487,22 +557,36 @@ def assert_references_train_only(
             raise ReferenceLeakError(f"query {query!r} has non-training references {bad[:3]}")
         if str(query) in refs:
             raise ReferenceLeakError(f"query {query!r} is its own reference; search with exclude_self=True")
+        if groups is not None and str(query) in groups:
+            same = [r for r in refs if groups.get(r) == groups[str(query)]]
+            if same:
+                raise ReferenceLeakError(f"query {query!r} has references {same[:3]} from its own source group "
+                                         f"{groups[str(query)]!r}; pass groups to the index")
 
 
 def random_references(
-    query_ids: Sequence[str], train_ids: Sequence[str], k: int, seed: int = 0
+    query_ids: Sequence[str], train_ids: Sequence[str], k: int, seed: int = 0, groups: Mapping[str, str] | None = None
 ) -> SearchResult:
-    """k distinct random training references per query (never the query itself); distances are NaN."""
+    """k distinct random training references per query (never the query itself nor, with `groups` (id -> source
+    group), an image of its group); distances are NaN."""
     train_ids = [str(i) for i in train_ids]
-    if k > len(train_ids) - 1:
-        raise ValueError(f"k={k} random references need at least {k + 1} training ids, got {len(train_ids)}")
     generator = torch.Generator().manual_seed(seed)
-    position = {image_id: row for row, image_id in enumerate(train_ids)}
-    rows = []
+    group_of = {str(i): str(g) for i, g in groups.items()} if groups is not None else {}
+    train_groups = [group_of.get(i) for i in train_ids]
+    group_size = pd.Series(train_groups, dtype=object).value_counts().to_dict() if groups is not None else {}
+    train_set, rows = set(train_ids), []
     for query in map(str, query_ids):
-        draw = torch.randperm(len(train_ids), generator=generator)[: k + 1].tolist()
-        draw = [j for j in draw if j != position.get(query, -1)][:k]
-        rows.append(draw)
+        own = group_of.get(query)
+        available = len(train_ids) - max(group_size.get(own, 0), int(query in train_set))
+        if k > available:
+            raise ValueError(f"k={k} random references for {query!r} need {k} training images other than itself and "
+                             f"its source group, got {available}")
+        chosen: list[int] = []
+        while len(chosen) < k:  # rejection sampling: O(k) per query whatever the training set's size
+            for j in torch.randint(len(train_ids), (2 * k + 4,), generator=generator).tolist():
+                if j not in chosen and train_ids[j] != query and (own is None or train_groups[j] != own):
+                    chosen.append(j)
+        rows.append(chosen[:k])
     indices = torch.tensor(rows, dtype=torch.long).reshape(len(rows), k)
     ref_ids = [[train_ids[j] for j in row] for row in rows]
     return SearchResult([str(q) for q in query_ids], ref_ids, indices, torch.full(indices.shape, float("nan")))
@@ -548,22 +632,26 @@ def references_for_splits(
     metric: Metric = "l2",
     reference_mode: Literal["retrieved", "random"] = "retrieved",
     seed: int = 0,
+    groups: Mapping[str, str] | None = None,
     **index_kwargs,
 ) -> dict[str, SearchResult]:
-    """References of every split's images from the training split only, leak guard asserted; see module docs."""
+    """References of every split's images from the training split only, leak guard asserted; see module docs.
+    `groups` (id -> source group, every id of `splits`): no query gets an image of its own group."""
     if "train" not in splits:
         raise ValueError(f"splits need a 'train' entry (the only reference pool), got {sorted(splits)}")
     train_ids = [str(i) for i in splits["train"]]
     held_out = [str(i) for name, ids in splits.items() if name != "train" for i in ids]
     if reference_mode == "retrieved":
-        index = build_index(store.rows(train_ids), train_ids, metric=metric, forbidden_ids=held_out, **index_kwargs)
+        index = build_index(store.rows(train_ids), train_ids, metric=metric, forbidden_ids=held_out, groups=groups,
+                            **index_kwargs)
         results = {name: search_in_blocks(index, store, list(map(str, ids)), k) for name, ids in splits.items()}
     elif reference_mode == "random":
-        results = {name: random_references(list(ids), train_ids, k, seed=seed) for name, ids in splits.items()}
+        results = {name: random_references(list(ids), train_ids, k, seed=seed, groups=groups)
+                   for name, ids in splits.items()}
     else:
         raise ValueError(f"reference_mode must be 'retrieved' or 'random', got {reference_mode!r}")
     for result in results.values():
-        assert_references_train_only(result, train_ids, held_out_ids=held_out)
+        assert_references_train_only(result, train_ids, held_out_ids=held_out, groups=groups)
     return results
 
 
@@ -575,15 +663,23 @@ class ReferenceGraphDataset(Dataset):
         self,
         frame: pd.DataFrame,
         node_store: FeatureStore,
-        references: SearchResult | Mapping[str, Sequence[str]],
+        references: SearchResult | Mapping[str, Sequence[str]] | None,
         num_references: int = 4,
+        reference_fill: Tensor | None = None,
     ) -> None:
         if num_references < 0:
             raise ValueError(f"num_references must be >= 0, got {num_references}")
+        if reference_fill is not None and tuple(reference_fill.shape) != (node_store.dim,):
+            raise ValueError(f"reference_fill must be one feature ({node_store.dim},), got {tuple(reference_fill.shape)}")
+        if references is None and reference_fill is None:
+            raise ValueError("ReferenceGraphDataset needs references, or reference_fill to replace them")
         mapping = references.as_dict() if isinstance(references, SearchResult) else references
         self.image_ids = frame["image_id"].astype(str).tolist()
         rows = []
         for image_id in self.image_ids:
+            if reference_fill is not None:  # the references are replaced: the query's row stands in for them
+                rows.append([image_id] * (1 + num_references))
+                continue
             refs = list(mapping.get(image_id, [])) if num_references else []
             if num_references and image_id not in mapping:
                 raise KeyError(f"no references for image {image_id!r}; search the index for every id of the frame")
@@ -597,6 +693,7 @@ class ReferenceGraphDataset(Dataset):
         self.node_rows = torch.tensor([[node_store.position[i] for i in row] for row in rows], dtype=torch.long)
         self.features = node_store.features
         self.store_key = node_store.key
+        self.reference_fill = None if reference_fill is None else reference_fill.float()
         self.mos = torch.tensor(frame["mos"].to_numpy(np.float32)) if "mos" in frame.columns else None
         has_dist = all(c in frame.columns for c in DIST_COLUMNS)
         self.dist = torch.tensor(frame[DIST_COLUMNS].to_numpy(np.float32)) if has_dist else None
@@ -607,10 +704,18 @@ class ReferenceGraphDataset(Dataset):
     def fingerprint(self) -> str:
         """Hash of the graphs: node ids (query and references), their features (the store's key when cached), labels."""
         features = self.store_key if self.store_key is not None else self.features[self.node_rows]
-        return run_key("ReferenceGraphDataset", self.node_ids, features, self.mos, self.dist)
+        fill = [] if self.reference_fill is None else ["reference_fill", self.reference_fill]
+        return run_key("ReferenceGraphDataset", self.node_ids, features, self.mos, self.dist, *fill)
+
+    def node_features(self, index: int | slice | Tensor) -> Tensor:
+        """Node features (..., 1 + k, D) of graph(s) `index`: stored rows, references replaced by reference_fill if set."""
+        nodes = self.features[self.node_rows[index]].float()
+        if self.reference_fill is not None:
+            nodes[..., 1:, :] = self.reference_fill
+        return nodes
 
     def __getitem__(self, index: int) -> dict:
-        item = {"nodes": self.features[self.node_rows[index]].float(), "image_id": self.image_ids[index]}
+        item = {"nodes": self.node_features(index), "image_id": self.image_ids[index]}
         if self.mos is not None:
             item["mos"] = self.mos[index]
         if self.dist is not None:
@@ -629,6 +734,8 @@ class ReferenceGraphData:
     retrieval_store: FeatureStore
     references: dict[str, SearchResult]
     image_dir: Path | None = None
+    groups: dict[str, str] | None = None  # id -> source group, excluded from its images' references
+    metric: str = "l2"  # the retrieval metric the references were searched with
 
     def image_path(self, image_id: str) -> Path:
         """Image file of `image_id` (the frame's path column, else <image_dir>/<image_id>.jpg)."""
@@ -638,16 +745,24 @@ class ReferenceGraphData:
         return _image_paths(self.frame.loc[row], self.image_dir)[0]
 
     def datasets(
-        self, num_references: int = 4, reference_mode: Literal["retrieved", "random"] = "retrieved", seed: int = 0
+        self, num_references: int = 4, reference_mode: ReferenceMode = "retrieved", seed: int = 0
     ) -> dict[str, ReferenceGraphDataset]:
-        """One ReferenceGraphDataset per split; "random" swaps the retrieved references for random training ones."""
-        references = self.references
-        if reference_mode != "retrieved":
-            k = max(num_references, 1)
-            references = references_for_splits(self.retrieval_store, self.splits, k, reference_mode=reference_mode, seed=seed)
+        """One ReferenceGraphDataset per split, references filled by `reference_mode` (REFERENCE_MODES)."""
+        if reference_mode not in REFERENCE_MODES:
+            raise ValueError(f"reference_mode must be one of {REFERENCE_MODES}, got {reference_mode!r}")
+        references, fill = self.references, None
+        if reference_mode == "random":
+            references = references_for_splits(self.retrieval_store, self.splits, max(num_references, 1),
+                                               reference_mode="random", seed=seed, groups=self.groups)
+        elif reference_mode == "query_copies":
+            references = {name: {q: [q] * num_references for q in ids} for name, ids in self.splits.items()}
+        elif reference_mode == "mean":
+            references = {name: None for name in self.splits}
+            fill = self.node_store.rows(self.splits["train"]).float().mean(dim=0)
         by_id = self.frame.set_index(self.frame["image_id"].astype(str), drop=False)
         return {
-            name: ReferenceGraphDataset(by_id.loc[ids].reset_index(drop=True), self.node_store, references[name], num_references)
+            name: ReferenceGraphDataset(by_id.loc[ids].reset_index(drop=True), self.node_store, references[name],
+                                        num_references, reference_fill=fill)
             for name, ids in self.splits.items()
         }
 
@@ -668,8 +783,14 @@ def prepare_reference_graph_data(
     fingerprint: Literal["stat", "bytes"] = "stat",
     batch_size: int = 32,
     device: str | torch.device | None = None,
+    groups: Mapping[str, str] | None = None,
+    node_encoder: Callable[[], nn.Module] | None = None,
 ) -> ReferenceGraphData:
     """Cached node and retrieval features ((name, weights) pairs) of `frame`, and top-k train-only references per split.
+
+    `groups` (id -> source group) keeps a query's own group out of its references; `node_encoder` builds the node
+    feature extractor (e.g. MILNet's multi-level MLSP encoder) on a cache miss instead of the named backbone, whose
+    name then keys the cache.
 
     `retrieval_transform` replaces the retrieval backbone's default eval transform (e.g. MILNet's as-published
     unnormalised full-resolution input; images of different sizes are then extracted one at a time).
@@ -677,10 +798,11 @@ def prepare_reference_graph_data(
     kwargs = dict(cache_dir=cache_dir, fingerprint=fingerprint, device=device)
     node_store = extract_features(
         frame, image_dir, backbone_name=node_backbone[0], weights=node_backbone[1], image_size=image_size,
-        batch_size=batch_size, **kwargs,
+        backbone=node_encoder, batch_size=batch_size, **kwargs,
     )
     retrieval_size = retrieval_image_size if retrieval_image_size is not None else image_size
-    if tuple(retrieval_backbone) == tuple(node_backbone) and retrieval_size == image_size and retrieval_transform is None:
+    same = tuple(retrieval_backbone) == tuple(node_backbone) and node_encoder is None
+    if same and retrieval_size == image_size and retrieval_transform is None:
         retrieval_store = node_store
     elif retrieval_transform is not None:
         retrieval_store = extract_features(
@@ -693,6 +815,7 @@ def prepare_reference_graph_data(
             image_size=retrieval_size, batch_size=batch_size, **kwargs,
         )
     splits = {name: [str(i) for i in ids] for name, ids in splits.items()}
-    references = references_for_splits(retrieval_store, splits, k, metric=metric)
+    groups = None if groups is None else {str(i): str(g) for i, g in groups.items()}
+    references = references_for_splits(retrieval_store, splits, k, metric=metric, groups=groups)
     return ReferenceGraphData(frame, splits, node_store, retrieval_store, references,
-                              resolve(image_dir) if image_dir is not None else None)
+                              resolve(image_dir) if image_dir is not None else None, groups, metric)

@@ -11,17 +11,18 @@ Configurations (``MILNet(config=..., **overrides)``):
 * ``full``: the official ``RsgcnModel(6144, 512, 512, 5, 10)``: 6144-d node features, hidden 512,
   4 references (5 nodes), 6 layers: 9,501,194 parameters; the official count 9,526,804 includes an
   unused second readout ``gcn_fc`` (25,610) that is not built here.
-* ``smoke``: 1280-d nodes (EfficientNet-Lite0 pooled features), hidden 64, 4 references, 2 layers.
+* ``smoke``: 1808-d nodes (EfficientNet-Lite0 multi-level pooled features), hidden 64, 4 references, 2 layers.
 
 Node features: the paper's are MLSP maps of an AVA-fine-tuned Inception-ResNet-v2 reduced to 6144-d
-by a separately trained head; neither the checkpoint nor the features are released. The book uses a
-frozen timm backbone's pooled features instead (``NODE_FEATURES``): ImageNet Inception-ResNet-v2
-(same architecture as MLSP, 1536-d global pool, no multi-level pooling, no reducer) for ``full`` and
-the offline EfficientNet-Lite0 (1280-d) for ``smoke``; pass ``in_dim=store.dim`` when the features are
-not 6144-d. Retrieval features (``RETRIEVAL_FEATURES``): torchvision ResNet-50 ImageNet, L2, as in
-the official script, which feeds unnormalised full-resolution images: the book normalises at the
-backbone's size by default, ``milnet_graph_data(..., retrieval_input="as_published")`` reproduces the
-official input (``iaa_lib.milnet.pipeline``).
+by a separately trained head; neither the checkpoint nor the features are released. The book builds MLSP
+features of a frozen ImageNet backbone with forward hooks (``NODE_FEATURES``, ``iaa_lib.milnet.mlsp``):
+Inception-ResNet-v2's 43 taps (16,928-d), reduced to 6144-d by a train-split PCA, for ``full``; the
+offline EfficientNet-Lite0's 16 blocks (1808-d) for ``smoke``; pass ``in_dim=store.dim`` when the features
+are not 6144-d. Retrieval features (``RETRIEVAL_FEATURES``), a different network as in the paper:
+torchvision ResNet-50 ImageNet, L2, as in the official script (``smoke``: EfficientNet-Lite1), which feeds
+unnormalised full-resolution images: the book normalises at the backbone's size by default,
+``milnet_graph_data(..., retrieval_input="as_published")`` reproduces the official input
+(``iaa_lib.milnet.pipeline``).
 
 Loss: ``iaa_lib.losses.AdaEMDLoss`` with ``inner="true_emd"`` (default, correct EMD2) or
 ``inner="milnet_abs_inside"`` (as published: |.| inside the partial sum). ``adaemd_gradient_ratio``
@@ -42,16 +43,19 @@ from iaa_lib.blocks.graph import GraphHead
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "full": dict(in_dim=6144, hidden=512, num_references=4, layers=6),
-    "smoke": dict(in_dim=1280, hidden=64, num_references=4, layers=2),
+    "smoke": dict(in_dim=1808, hidden=64, num_references=4, layers=2),
 }
-# (backbone name, weights) whose pooled features are the graph nodes / the retrieval space, per config.
+# (feature name, weights) of the graph nodes and of the retrieval space, per config: as in the paper, two different
+# networks. Nodes: "mlsp:<backbone>" = multi-level pooled features of that backbone (iaa_lib.milnet.mlsp), reduced
+# to NODE_REDUCED_DIM by a train-split PCA where set; retrieval: a plain backbone's pooled output.
 NODE_FEATURES: dict[str, tuple[str, str]] = {
-    "full": ("timm:inception_resnet_v2", "imagenet"),
-    "smoke": ("timm:tf_efficientnet_lite0", "imagenet"),
+    "full": ("mlsp:timm:inception_resnet_v2", "imagenet"),
+    "smoke": ("mlsp:timm:tf_efficientnet_lite0", "imagenet"),
 }
+NODE_REDUCED_DIM: dict[str, int | None] = {"full": 6144, "smoke": None}
 RETRIEVAL_FEATURES: dict[str, tuple[str, str]] = {
     "full": ("torchvision:resnet50", "imagenet"),
-    "smoke": ("timm:tf_efficientnet_lite0", "imagenet"),
+    "smoke": ("timm:tf_efficientnet_lite1", "imagenet"),
 }
 OFFICIAL_PARAMETERS = 9_526_804  # official RsgcnModel incl. the unused gcn_fc Linear(2560 -> 10)
 UNUSED_GCN_FC_PARAMETERS = 2560 * 10 + 10
@@ -110,6 +114,13 @@ def adaemd_gradient_ratio(loss: nn.Module, pred: Tensor, target: Tensor) -> Tens
     with torch.no_grad():
         d = loss.distance(pred, target)
         return torch.where(d >= loss.tau, loss.C + 2 * d, torch.ones_like(d))
+
+
+def adaemd_relative_weights(loss: nn.Module, pred: Tensor, target: Tensor) -> Tensor:
+    """Per-sample weight (B,) AdaEMD puts on ∇d relative to the batch mean (adaemd_gradient_ratio / its mean): what
+    is left once Adam's step normalisation cancels a factor shared by the whole batch."""
+    ratio = adaemd_gradient_ratio(loss, pred, target)
+    return ratio / ratio.mean()
 
 
 class TracedAdaEMDLoss(AdaEMDLoss):

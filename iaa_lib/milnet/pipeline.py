@@ -11,9 +11,10 @@
       test = the ILGnet list (``test_list``, one id per line, 19,998 ids); val = a seeded 5 % of the rest
       (the official code has no validation split and hand-picks its checkpoint on test).
 
-    Node and retrieval backbones default to ``NODE_FEATURES[config]`` / ``RETRIEVAL_FEATURES[config]``
-    (``iaa_lib.milnet.model``), with their ImageNet weights (``weights="pretrained"``) or built by name with random
-    initialisation (``weights="random"``, the rehearsal's explicit switch); features are cached under ``<run_dir>/features`` (content-hashed images
+    Node and retrieval features are ``NODE_FEATURES[config]`` (multi-level MLSP features, PCA-reduced to
+    ``NODE_REDUCED_DIM[config]`` on the training split) / ``RETRIEVAL_FEATURES[config]`` (``iaa_lib.milnet.model``,
+    two different networks as in the paper), with their ImageNet weights (``weights="pretrained"``) or built by name
+    with random initialisation (``weights="random"``, the rehearsal's explicit switch); features are cached under ``<run_dir>/features`` (content-hashed images
     for the small sets, file size + mtime for full AVA). ``retrieval_input="normalised"`` (default) feeds the
     retrieval backbone its usual resized, normalised input; ``"as_published"`` feeds it the full-resolution
     image scaled to [0, 1] without ImageNet normalisation, as the official script does
@@ -21,7 +22,8 @@
 
 ``MILNetRecipe`` (training settings; the chapter's smoke and full recipes: ``iaa_lib.milnet.chapter``) and
 ``train_milnet(data, recipe, run_dir, name) -> TrainedMILNet`` (model, history, loss, loaders, out_dir):
-builds the datasets (``recipe.num_references``, ``recipe.reference_mode``), the model
+builds the datasets (``recipe.num_references``, ``recipe.reference_mode``: retrieved, random, query copies or the
+training mean, ``iaa_lib.blocks.retrieval.REFERENCE_MODES``), the model
 (``in_dim = data.node_store.dim``), the loss (``"adaemd"``: ``TracedAdaEMDLoss(recipe.inner)``; ``"emd"``:
 textbook EMD r=2) and trains with ``fit_or_load`` into ``<run_dir>/train/<name>-<recipe slug>``, so every
 notebook asking for the same recipe on the same data reuses one checkpoint. The final loss state (C, τ,
@@ -30,7 +32,7 @@ the per-step trace) is read back from ``last.pt``.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -42,10 +44,11 @@ from torchvision.transforms import v2
 from iaa_lib.data.labelled_sets import labelled_set
 from iaa_lib.data.splits import assert_disjoint
 from iaa_lib.losses import EMDLoss
-from iaa_lib.milnet.model import NODE_FEATURES, RETRIEVAL_FEATURES, MILNet, TracedAdaEMDLoss
+from iaa_lib.milnet.mlsp import mlsp_encoder, pca_reduce
+from iaa_lib.milnet.model import NODE_FEATURES, NODE_REDUCED_DIM, RETRIEVAL_FEATURES, MILNet, TracedAdaEMDLoss
 from iaa_lib.paths import resolve
 from iaa_lib.profiles import backbone_weights, capped_epochs
-from iaa_lib.blocks.retrieval import ReferenceGraphData, prepare_reference_graph_data
+from iaa_lib.blocks.retrieval import ReferenceGraphData, ReferenceMode, prepare_reference_graph_data
 
 RETRIEVAL_INPUTS = ("normalised", "as_published")
 
@@ -53,6 +56,24 @@ RETRIEVAL_INPUTS = ("normalised", "as_published")
 def as_published_retrieval_transform() -> v2.Compose:
     """The official retrieval input: PIL RGB -> float32 [3, H, W] in [0, 1] at full resolution (ToTensor only)."""
     return v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
+
+
+def node_feature_options(config: str, weights: Literal["pretrained", "random"] = "pretrained") -> dict:
+    """prepare_reference_graph_data's node arguments of a config: the feature name and the extractor's factory
+    (its pretrained tag, or random init when weights == "random")."""
+    name, tag = NODE_FEATURES[config]
+    weights = backbone_weights(weights, tag)
+    if not name.startswith("mlsp:"):
+        return dict(node_backbone=(name, weights))
+    return dict(node_backbone=(name, weights), node_encoder=lambda: mlsp_encoder(name.removeprefix("mlsp:"), weights))
+
+
+def reduce_nodes(data: ReferenceGraphData, config: str) -> ReferenceGraphData:
+    """`data` with its node features reduced to NODE_REDUCED_DIM[config] by a PCA of the training rows (if set)."""
+    dim = NODE_REDUCED_DIM[config]
+    if dim is None or data.node_store.dim == dim:
+        return data
+    return replace(data, node_store=pca_reduce(data.node_store, data.splits["train"], dim))
 
 
 def milnet_graph_data(
@@ -87,15 +108,15 @@ def milnet_graph_data(
         data_root=data_root, test_list=test_list, seed=seed, manifest=manifest,
     )
     assert_disjoint(splits)
-    (node_name, node_tag), (retrieval_name, retrieval_tag) = NODE_FEATURES[config], RETRIEVAL_FEATURES[config]
-    return prepare_reference_graph_data(
-        frame, image_dir, splits,
-        node_backbone=(node_name, backbone_weights(weights, node_tag)),
+    retrieval_name, retrieval_tag = RETRIEVAL_FEATURES[config]
+    data = prepare_reference_graph_data(
+        frame, image_dir, splits, **node_feature_options(config, weights),
         retrieval_backbone=(retrieval_name, backbone_weights(weights, retrieval_tag)),
         cache_dir=resolve(run_dir) / "features", k=k, metric=metric, image_size=image_size,
         retrieval_transform=as_published_retrieval_transform() if retrieval_input == "as_published" else None,
         fingerprint="stat" if dataset == "ava" else "bytes", device=device,
     )
+    return reduce_nodes(data, config)
 
 
 @dataclass(frozen=True)
@@ -104,7 +125,7 @@ class MILNetRecipe:
 
     config: str = "smoke"
     num_references: int = 4
-    reference_mode: Literal["retrieved", "random"] = "retrieved"
+    reference_mode: ReferenceMode = "retrieved"
     loss: Literal["adaemd", "emd"] = "adaemd"
     inner: Literal["true_emd", "milnet_abs_inside"] = "true_emd"
     epochs: int = 40
@@ -150,6 +171,7 @@ def train_milnet(
     """Train MILNet on `data` with `recipe` (or load the finished run); see the module docstring."""
     from iaa_lib.training import FitConfig, fit_or_load
     from iaa_lib.training.checkpoints import read_checkpoint
+    from iaa_lib.training.fingerprint import fingerprint
 
     datasets = data.datasets(recipe.num_references, reference_mode=recipe.reference_mode, seed=recipe.seed)
     loaders = {
@@ -166,7 +188,8 @@ def train_milnet(
         step_epochs=recipe.step_epochs, gamma=recipe.gamma, target="dist", seed=recipe.seed,
         select_metric="srcc", out_dir=str(out_dir), progress=progress,
         extra={"recipe": asdict(recipe), "node_features": data.node_store.key,
-               "retrieval_features": data.retrieval_store.key},
+               "retrieval_features": data.retrieval_store.key, "retrieval_metric": data.metric,
+               "reference_groups": fingerprint(sorted((data.groups or {}).items()))},
     )
     model, history = fit_or_load(model, loss_fn, loaders["train"], loaders.get("val"), cfg)
     state = read_checkpoint(out_dir / "last.pt")

@@ -9,8 +9,8 @@ from torch import Tensor, nn
 
 from iaa_lib.blocks.retrieval import prepare_reference_graph_data
 from iaa_lib.milnet.chapter import PROFILES
-from iaa_lib.milnet.model import NODE_FEATURES, RETRIEVAL_FEATURES
-from iaa_lib.milnet.pipeline import train_milnet
+from iaa_lib.milnet.model import RETRIEVAL_FEATURES
+from iaa_lib.milnet.pipeline import node_feature_options, reduce_nodes, train_milnet
 from iaa_lib.profiles import PROFILE_NAMES
 from iaa_lib.spec import BenchSpec, PaperSpec
 from iaa_lib.training import evaluate
@@ -31,10 +31,11 @@ def example_inputs(model: nn.Module, batch: int, device: torch.device) -> dict[s
 def compare(data, s: dict, out_dir: Path, seed: int):
     """Train MILNet with the chapter's recipe on the protocol's split (features and references cached)."""
     recipe = replace(s["recipe"], seed=seed)
-    graph = prepare_reference_graph_data(
-        data.frame, None, data.splits, node_backbone=NODE_FEATURES[recipe.config],
+    graph = reduce_nodes(prepare_reference_graph_data(
+        data.frame, None, data.splits, **node_feature_options(recipe.config),
         retrieval_backbone=RETRIEVAL_FEATURES[recipe.config], cache_dir=out_dir.parent / "features",
-        k=recipe.num_references, image_size=s["image_size"], fingerprint="stat" if data.dataset == "ava" else "bytes")
+        k=recipe.num_references, image_size=s["image_size"], fingerprint="stat" if data.dataset == "ava" else "bytes"),
+        recipe.config)
     trained = train_milnet(graph, recipe, out_dir, data.dataset)
     test = trained.loaders["test"].dataset
     references = {row[0]: list(row[1:]) for row in test.node_ids}

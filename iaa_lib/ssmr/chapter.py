@@ -36,6 +36,9 @@ class SSMRSettings:
     backbone_weights: str = "imagenet"  # the pretrained tag of the semantic backbone
     style_backbone_name: str = ""  # "": Gram style from the semantic backbone
     style_weights: str = "imagenet"
+    retrieval_backbone_name: str = "timm:tf_efficientnet_lite1"  # semantic retrieval ("": the node backbone's feature)
+    retrieval_weights: str = "imagenet"
+    shipped_index_dir: str = ""  # the `index` folder of flyingbird93/SSMR, for reference_source="shipped"
     image_size: int = 112  # art features
     stylized_side: int = 160
     n_synthetic: int = 320
@@ -59,7 +62,8 @@ class SSMRSettings:
     def features(self) -> FeatureSource:
         """The frozen semantic and style backbones."""
         return FeatureSource(self.backbone_name, backbone_weights(self.weights, self.backbone_weights),
-                             self.style_backbone_name, backbone_weights(self.weights, self.style_weights))
+                             self.style_backbone_name, backbone_weights(self.weights, self.style_weights),
+                             self.retrieval_backbone_name, backbone_weights(self.weights, self.retrieval_weights))
 
     def training(self) -> dict[str, Any]:
         """train_ssmr's recipe arguments (head size, optimiser, schedule, seed)."""
@@ -74,8 +78,9 @@ PROFILES = Profiles(
     # --root DIR`): SwinV2-B 1024-d semantic features at 256 px with Gram style from a CNN beside it, Adam 3e-5,
     # batch 128, 20 epochs, lr ÷10 every 3 epochs.
     full=SSMRSettings(config="full", backbone_name="timm:swinv2_base_window8_256",
-                      style_backbone_name="timm:tf_efficientnet_lite0", image_size=256, synthetic_size=256,
-                      epochs=20, lr=3e-5, batch_size=128, step_epochs=3, manifest="runs/data/baid_manifest.csv"),
+                      style_backbone_name="timm:tf_efficientnet_lite0", retrieval_backbone_name="torchvision:resnet50",
+                      image_size=256, synthetic_size=256, epochs=20, lr=3e-5, batch_size=128, step_epochs=3,
+                      manifest="runs/data/baid_manifest.csv"),
 )
 
 
@@ -106,17 +111,18 @@ class SSMRChapter:
         return art_set_name(self.settings.data_root, self.settings.manifest)
 
     def train(self, dataset: ChapterSet, alpha: float | None = None, num_references: int | None = None,
-              reference_source: str = "fused", variant: str = "textbook") -> SSMRRun:
-        """train_ssmr on the synthetic or art set (alpha, num_references default to the settings')."""
+              reference_source: str = "fused", variant: str = "textbook", seed: int | None = None) -> SSMRRun:
+        """train_ssmr on the synthetic or art set (alpha, num_references, seed default to the settings')."""
         if dataset not in ("synthetic", "art"):
             raise ValueError(f"dataset must be 'synthetic' or 'art', got {dataset!r}")
         s = self.settings
         alpha = s.alpha if alpha is None else alpha
         num_references = s.num_references if num_references is None else num_references
         setup, name = (self.synthetic, "synthetic") if dataset == "synthetic" else (self.art, self.art_name)
-        out_dir = run_folder(s.run_dir, name, alpha, num_references, reference_source, variant)
-        return train_ssmr(setup, out_dir, alpha=alpha, num_references=num_references,
-                          reference_source=reference_source, variant=variant, **s.training())
+        recipe = {**s.training(), **({} if seed is None else {"seed": seed})}
+        out_dir = run_folder(s.run_dir, name, alpha, num_references, reference_source, variant, recipe["seed"])
+        return train_ssmr(setup, out_dir, alpha=alpha, num_references=num_references, reference_source=reference_source,
+                          variant=variant, shipped_index_dir=s.shipped_index_dir or None, **recipe)
 
 
 def load_chapter(settings: SSMRSettings) -> SSMRChapter:

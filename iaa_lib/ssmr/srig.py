@@ -173,7 +173,8 @@ class FusedIndex:
                 f"({style_queries.shape[0]} rows) must describe the same queries"
             )
         own_excluded = exclude_self and query_ids is not None and any(str(q) in self.semantic.position for q in query_ids)
-        pool = min(self.candidates, len(self) - int(own_excluded))
+        excluded = self.semantic.largest_group() if exclude_self and self.semantic.groups is not None else int(own_excluded)
+        pool = min(self.candidates, len(self) - excluded)
         if not 1 <= k <= pool:
             raise ValueError(f"k must be in [1, {pool}] (candidates={self.candidates}, index of {len(self)}), got {k}")
         by_semantic = self.semantic.search(semantic_queries, pool, query_ids, exclude_self)
@@ -208,25 +209,31 @@ def fused_similarity_prior(semantic_nodes: Tensor, style_nodes: Tensor, alpha: f
 
 
 class SSMRGraphDataset(Dataset):
-    """ReferenceGraphDataset items (nodes (1 + k, D_sem), mos, dist, image_id) plus the edge prior (1 + k, 1 + k)."""
+    """ReferenceGraphDataset items (nodes (1 + k, D_sem), mos, dist, image_id) plus the edge prior (1 + k, 1 + k).
+
+    `reference_fill` = (node feature (D_sem,), style vector (D_style,)) replaces every reference (the mean control)."""
 
     def __init__(
         self,
         frame: pd.DataFrame,
         semantic_store: FeatureStore,
         style_store: FeatureStore,
-        references: SearchResult | Mapping[str, Sequence[str]],
+        references: SearchResult | Mapping[str, Sequence[str]] | None,
         num_references: int = 4,
         alpha: float = DEFAULT_ALPHA,
+        reference_fill: tuple[Tensor, Tensor] | None = None,
     ) -> None:
-        self.graphs = ReferenceGraphDataset(frame, semantic_store, references, num_references)
+        self.graphs = ReferenceGraphDataset(frame, semantic_store, references, num_references,
+                                            reference_fill=None if reference_fill is None else reference_fill[0])
         node_ids = self.graphs.node_ids
         missing = [i for row in node_ids for i in row if i not in style_store.position]
         if missing:
             raise KeyError(f"{len(missing)} node ids have no style feature (first: {missing[0]!r}); extract them first")
         style_rows = torch.tensor([[style_store.position[i] for i in row] for row in node_ids], dtype=torch.long)
-        semantic_nodes = self.graphs.features[self.graphs.node_rows].float()
-        self.priors = fused_similarity_prior(semantic_nodes, style_store.features[style_rows].float(), alpha)
+        style_nodes = style_store.features[style_rows].float()
+        if reference_fill is not None:
+            style_nodes[:, 1:] = reference_fill[1].float()
+        self.priors = fused_similarity_prior(self.graphs.node_features(slice(None)), style_nodes, alpha)
         self.node_ids = node_ids
 
     def __len__(self) -> int:
@@ -279,6 +286,13 @@ class ReferenceSetup:
     style: FeatureStore
     semantic_index: TopKIndex
     style_index: TopKIndex
+    nodes: FeatureStore | None = None  # the graph's node features; None = the semantic (retrieval) store
+    groups: dict[str, str] | None = None  # id -> source group, never among its images' references
+
+    @property
+    def node_store(self) -> FeatureStore:
+        """The store the graph's nodes are read from."""
+        return self.nodes if self.nodes is not None else self.semantic
 
     @cached_property
     def scales(self) -> tuple[DistanceScale, DistanceScale]:
@@ -303,7 +317,7 @@ class ReferenceSetup:
         results = {}
         for name, ids in self.splits.items():
             results[name] = fused.search(self.semantic.rows(ids), self.style.rows(ids), k, query_ids=ids)
-            assert_references_train_only(results[name], self.splits["train"], held_out)
+            assert_references_train_only(results[name], self.splits["train"], held_out, groups=self.groups)
         return results
 
 
@@ -313,8 +327,11 @@ def build_reference_setup(
     semantic: FeatureStore,
     style: FeatureStore,
     metric: str = "l2",
+    nodes: FeatureStore | None = None,
+    groups: Mapping[str, str] | None = None,
 ) -> ReferenceSetup:
-    """Train-only semantic and style indices (ReferenceLeakError if a val/test id is in the training list)."""
+    """Train-only semantic and style indices (ReferenceLeakError if a val/test id is in the training list); `groups`
+    (id -> source group, e.g. a rendering's photo) keeps a query's own group out of its references."""
     from iaa_lib.blocks.retrieval import build_index
 
     if "train" not in splits:
@@ -322,6 +339,7 @@ def build_reference_setup(
     splits = {name: [str(i) for i in ids] for name, ids in splits.items()}
     train = splits["train"]
     held_out = [i for name, ids in splits.items() if name != "train" for i in ids]
-    semantic_index = build_index(semantic.rows(train), train, metric=metric, forbidden_ids=held_out)
-    style_index = build_index(style.rows(train), train, metric=metric, forbidden_ids=held_out)
-    return ReferenceSetup(frame, splits, semantic, style, semantic_index, style_index)
+    groups = None if groups is None else {str(i): str(g) for i, g in groups.items()}
+    semantic_index = build_index(semantic.rows(train), train, metric=metric, forbidden_ids=held_out, groups=groups)
+    style_index = build_index(style.rows(train), train, metric=metric, forbidden_ids=held_out, groups=groups)
+    return ReferenceSetup(frame, splits, semantic, style, semantic_index, style_index, nodes, groups)

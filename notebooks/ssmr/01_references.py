@@ -140,8 +140,10 @@ for q, query in enumerate(query_ids):
 # ## How often do the references share the query's style?
 #
 # Over all test queries (whose photo is never in the index) the share of references in the query's
-# rendering style (chance: 1/5), and over training queries (self excluded) the share that are another
-# rendering of the *same photo*: semantic retrieval finds the content, style retrieval the look.
+# rendering style (chance: 1/5), and over training queries the share that are another rendering of the
+# *same photo*. Those renderings share the query's score, and a test query never gets one: the index
+# therefore excludes a query's whole source group (its photo), not only its id, so training and test
+# queries get references of the same kind; the "same photo" column checks it (it must read 0).
 
 # %%
 import pandas as pd
