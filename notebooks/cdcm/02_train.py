@@ -41,6 +41,11 @@ epochs = 8
 lr = 1e-3
 seed = 0
 data_root = ""
+max_steps = 0  # > 0: a rehearsal, at most this many optimiser steps per training stage
+weights = "pretrained"  # "random": the CLIP encoders built by name with random init
+manifest = ""  # full: runs/data/ava_manifest.csv, written by `python -m iaa_lib data check`
+n_synthetic = 600  # synthetic images
+min_sentences = 0  # full: 5, the released AVA filter on the real photos' comment sentences
 metrics_file = "runs/cdcm/02_train.json"
 
 # %%
@@ -51,8 +56,10 @@ import torch
 from iaa_lib.cdcm.ablation import reconstruction_of_zero
 from iaa_lib.cdcm.chapter import PROFILES, SYNTHETIC_MODELS, load_chapter
 from iaa_lib.training.evaluation import evaluate
+from iaa_lib.viz import mark_random_weights
 
 settings = PROFILES.resolve(profile, globals())
+mark_random_weights(settings.weights)
 
 # %% [markdown]
 # ## Data and splits
@@ -151,4 +158,6 @@ record_metrics(metrics_file, {
     **{f"final_{k}": v for k, v in memory_losses.items()}, "zero_rec_loss": zero_rec,
     "aux_weights": list(aux_weights), "aux_sweep_srcc": sweep["srcc"].tolist(),
     "sample_test_srcc": real_test["srcc"], "sample_test_plcc": real_test["plcc"], "sample_test_n": real_test["n"],
+    "train_epochs": {**{name: len(h["epochs"]) for name, (_, h) in runs.items()}, "sample": len(real_history["epochs"])},
+    **chapter.evidence(),
 })
