@@ -38,7 +38,7 @@ def test_the_real_set_is_every_readable_image_of_the_manifest_with_its_official_
 
 def test_the_rehearsal_read_real_critiques_and_trained_each_model_one_capped_epoch(cdcm):
     data, train = cdcm["01_data"], cdcm["02_train"]
-    assert data["sample_images_with_comments"] > 0 and data["dpc_n"] == 64
+    assert data["sample_images_with_comments"] > 0 and data["dpc_n"] == 16
     assert data["n_synthetic"] == 64
     assert set(train["train_epochs"].values()) == {1}
     assert set(train["train_epochs"]) == {"cdcm", "cdcm_as_published", "image_only", "real_comments", "sample"}

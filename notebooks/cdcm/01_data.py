@@ -27,6 +27,14 @@
 # centre crop; smoke squashes to 128 px). The AVA ≥ 5-sentence filter is applied only in `full`, to the real
 # photos' splits (`chapter_data` → `with_min_sentences`; the embedded sample has fewer sentences). CLIP's text
 # tokenizer truncates at 77 tokens where the released script drops such images.
+#
+# **Full profile and its rehearsal.** `profile="full"` reads AVA through the data check's manifest (`manifest`,
+# official test list, 5 % of the rest as val) and takes each photo's comments from the shipped DPC critiques by AVA
+# id (`comments_file` for another corpus in the same layout). The rehearsal (`max_steps=2, weights="random"`: both
+# CLIP ViT-B/32 towers built by name with random init, QuickGELU as OpenAI's) runs it on the miniature AVA copy with
+# `n_synthetic=64`, `n_dpc=16` (the CLIP text tower encodes every sentence of every critique: minutes on 2 cores
+# for more) and `min_sentences=0`: the mini copy's photos have one or two critiques, so the paper's >= 5-sentence
+# filter would empty every split.
 
 # %% tags=["parameters"]
 profile = "smoke"

@@ -34,6 +34,9 @@
 # **Known deviations (smoke).** A small model (width 64, 32 slots, depths 1/1/2, dropout 0.1 instead of 0.5),
 # EfficientNet-Lite0 tokens + MiniLM sentences (see notebook 1), a fixed random orthonormal map 384 → 64 for
 # the text features, and a learned LayerNorm + Linear adapter 1280 → 64 for the visual tokens.
+#
+# **Rehearsal.** With `max_steps > 0` every training run is one epoch of at most `max_steps` optimiser steps;
+# the rehearsal's other parameters are notebook 1's (`n_synthetic=64`, `min_sentences=0`).
 
 # %% tags=["parameters"]
 profile = "smoke"

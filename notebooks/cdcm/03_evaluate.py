@@ -24,6 +24,9 @@
 # **Known deviations.** Smoke data (synthetic set and the 77-photo AVA sample) instead of AVA with its comment
 # corpus; checkpoints chosen on validation, not test. The paper's only known number (Acc ≈ 0.87, from the
 # released checkpoint's file name) is on an unknown filtered AVA test subset and is **not comparable**.
+#
+# **Rehearsal.** With `max_steps > 0` every training run is one epoch of at most `max_steps` optimiser steps;
+# the rehearsal's other parameters are notebook 1's (`n_synthetic=64`, `min_sentences=0`).
 
 # %% tags=["parameters"]
 profile = "smoke"

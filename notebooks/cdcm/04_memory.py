@@ -23,6 +23,9 @@
 # score loss and does not live in the text space.
 #
 # **Known deviations.** Smoke models of notebook 2; sentence features are the fixed 64-d projection of MiniLM.
+#
+# **Rehearsal.** With `max_steps > 0` every training run is one epoch of at most `max_steps` optimiser steps;
+# the rehearsal's other parameters are notebook 1's (`n_synthetic=64`, `min_sentences=0`).
 
 # %% tags=["parameters"]
 profile = "smoke"

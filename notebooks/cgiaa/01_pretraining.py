@@ -31,6 +31,12 @@
 # - *Attribute labels:* CG-IAA's "knowledge transfer" classifier is unreleased. The book uses a keyword lexicon
 #   refined by zero-shot similarity with an offline sentence encoder (all-MiniLM-L6-v2), documented in
 #   `iaa_lib.cgiaa.attributes`. In smoke mode the DPC critiques are labelled on a random subset.
+#
+# **Full profile and its rehearsal.** `profile="full"` reads AVA through the data check's manifest (`manifest`) and
+# takes each photo's comments from the shipped DPC critiques by AVA id (`comments_file` for another corpus). The
+# rehearsal (`max_steps=2, weights="random"`: CLIP ViT-B/16 built by name with random init, QuickGELU as OpenAI's;
+# the experts' decoder GPT-2 small's shape, random and frozen, over open_clip's bundled BPE since GPT-2's vocabulary
+# files are not shipped) runs it on the miniature AVA copy with `dpc_critiques=64`.
 
 # %% tags=["parameters"]
 profile = "smoke"

@@ -32,6 +32,10 @@
 #   synthetic-style sentences. The real photos' comments are shown beside them for an honest comparison.
 # - The caption loss ignores exactly the padded positions; the released code pads with id 0 and ignores id 0
 #   (so a real "!" is never learned): that variant is `loss_padding="as_published"`, compared below.
+#
+# **Rehearsal.** With `max_steps > 0` every training stage takes at most `max_steps` optimiser steps; the rehearsal
+# passes `max_generate=2`: a beam-5 step of the GPT-2-size decoder over 49,408 ids for
+# every photo costs seconds on 2 CPU cores, so full 67-token critiques for the whole copy would take many minutes.
 
 # %% tags=["parameters"]
 profile = "smoke"

@@ -40,6 +40,10 @@
 #   and the 77 real AVA photos (46/16/15) scored with their own small head.
 # - "Real comments" on the synthetic set are its templated comments, one per attribute; the "general" one is
 #   written from the true score, so this condition is an upper bound, not a fair competitor.
+#
+# **Rehearsal.** With `max_steps > 0` every training stage takes at most `max_steps` optimiser steps; the rehearsal
+# passes `max_generate=2`: a beam-5 step of the GPT-2-size decoder over 49,408 ids for
+# every photo costs seconds on 2 CPU cores, so full 67-token critiques for the whole copy would take many minutes.
 
 # %% tags=["parameters"]
 profile = "smoke"

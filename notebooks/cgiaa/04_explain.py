@@ -25,6 +25,10 @@
 # **Known deviations.** *Smoke profile:* synthetic 96-px images, frozen towers, tiny experts (see notebooks 1–3).
 # "Dropping" a critique replaces its embedding by the mean training embedding of that attribute (an uninformative
 # critique) rather than zeros, which the head never saw.
+#
+# **Rehearsal.** With `max_steps > 0` every training stage takes at most `max_steps` optimiser steps; the rehearsal
+# passes `max_generate=2` and `ig_steps=2` (each step is a ViT-B/16 pass with gradients): a beam-5 step of the GPT-2-size decoder over 49,408 ids for
+# every photo costs seconds on 2 CPU cores, so full 67-token critiques for the whole copy would take many minutes.
 
 # %% tags=["parameters"]
 profile = "smoke"
