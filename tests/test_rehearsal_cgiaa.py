@@ -50,7 +50,7 @@ def test_random_weights_are_an_explicit_switch_and_gpt2_stays_required_without_i
     assert (cfg.image_tower, cfg.image_weights, cfg.lm_weights) == ("open_clip:ViT-B-16-quickgelu", None, "random")
     assert full.model_config().image_weights == "openai" and full.model_config().lm_weights == "pretrained"
     with pytest.raises(ValueError, match="gpt2_path"):
-        replace(full, data_root="somewhere", manifest="").check_inputs()
+        replace(full, data_root="somewhere", manifest="").check_inputs()  # pretrained: GPT-2 must be given
     with pytest.raises(ValueError, match="weights must be one of"):
         replace(full, weights="none")
 

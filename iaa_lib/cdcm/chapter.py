@@ -23,7 +23,7 @@ SYNTHETIC_MODELS = {  # name -> (modality, variant): CDCM-Net and the release's 
     "image_only": ("image_only", "textbook"),
     "real_comments": ("real", "textbook"),
 }
-COMPARE_FIELDS = ("profile", "epochs", "batch_size", "lr")
+COMPARE_FIELDS = ("profile", "epochs", "batch_size", "lr", "max_steps", "weights")
 
 
 @dataclass(frozen=True)

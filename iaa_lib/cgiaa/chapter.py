@@ -24,7 +24,8 @@ RUN_DIR = "runs/cgiaa"  # checkpoints, caches and metrics of the chapter
 SYNTHETIC_SPLIT_RATIOS = (0.7, 0.1, 0.2)
 COMPARE_FIELDS = ("profile", "config", "image_size", "gpt2_path", "vlap_steps", "vlap_epochs", "vlap_batch",
                   "vlap_lr", "vlap_halve_every", "train_image_tower", "expert_steps", "expert_batch", "expert_lr",
-                  "expert_warmup", "zero_shot", "critique_protocol", "map_epochs", "map_lr", "map_batch", "map_hidden")
+                  "expert_warmup", "zero_shot", "critique_protocol", "map_epochs", "map_lr", "map_batch", "map_hidden",
+                  "max_steps", "weights")
 
 
 @dataclass(frozen=True)
