@@ -39,6 +39,7 @@ def test_vlap_and_the_experts_trained_on_the_real_photos_critiques(cgiaa):
     pretraining, critiques = cgiaa["01_pretraining"], cgiaa["02_critiques"]
     assert pretraining["n_test_images"] > 0 and pretraining["n_dpc_critiques_labelled"] == 64
     assert critiques["n_captions"] > 0
+    assert pretraining["vlap_steps_run"] == critiques["expert_steps_run"] == 2  # of 20 epochs / 235,000 steps
     assert cgiaa["04_explain"]["ig_steps"] == 2 and cgiaa["04_explain"]["n_test"] > 0
 
 

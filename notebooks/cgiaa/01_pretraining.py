@@ -202,7 +202,7 @@ metrics = {
     "n_dpc_critiques_labelled": len(dpc_keys), "n_dpc_sentences": len(dpc_labels),
     **{f"dpc_{a}": int((dpc_labels["attribute"] == a).sum()) for a in ATTRIBUTES},
     **{f"real_{a}": int((real_labels["attribute"] == a).sum()) for a in ATTRIBUTES},
-    "seconds": elapsed, **config_evidence(settings, clip),
+    "vlap_steps_run": len(vlap_history["loss"]), "seconds": elapsed, **config_evidence(settings, clip),
 }
 from iaa_lib.book.runner import record_metrics
 

@@ -232,7 +232,7 @@ metrics = {
     **{f"match_train_{a}": match_train[a] for a in scored},
     "beam_ge_greedy": float(decoding["beam >= greedy"].mean()),
     "loss_mask_bang": losses["mask"], "loss_as_published_bang": losses["as_published"], "seconds": elapsed,
-    "n_decoded": len(sample), **config_evidence(settings, clip, experts, tokenizer),
+    "n_decoded": len(sample), "expert_steps_run": len(expert_history["loss"]), **config_evidence(settings, clip, experts, tokenizer),
 }
 from iaa_lib.book.runner import record_metrics
 
