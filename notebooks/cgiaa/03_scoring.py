@@ -41,9 +41,10 @@
 # - "Real comments" on the synthetic set are its templated comments, one per attribute; the "general" one is
 #   written from the true score, so this condition is an upper bound, not a fair competitor.
 #
-# **Rehearsal.** With `max_steps > 0` every training stage takes at most `max_steps` optimiser steps; the rehearsal
-# passes `max_generate=2`: a beam-5 step of the GPT-2-size decoder over 49,408 ids for
-# every photo costs seconds on 2 CPU cores, so full 67-token critiques for the whole copy would take many minutes.
+# **Rehearsal.** With `max_steps > 0` every training stage takes at most `max_steps` optimiser steps. The rehearsal
+# also passes `max_generate=2` (a beam-5 step of the GPT-2-size decoder over 49,408 ids for every photo costs
+# seconds on 2 CPU cores, so 67-token critiques for the whole copy would take many minutes), `expert_batch=8` (at
+# 40 captions the four mappers' AdamW state and the decoder's activations come to about 8 GB).
 
 # %% tags=["parameters"]
 profile = "smoke"
@@ -57,6 +58,7 @@ max_steps = 0  # > 0: a rehearsal, at most this many optimiser steps per trainin
 weights = "pretrained"  # "random": CLIP ViT-B/16 and the GPT-2-size decoder built by name with random init
 manifest = ""  # full: runs/data/ava_manifest.csv, written by `python -m iaa_lib data check`
 max_generate = None  # longest generated critique in tokens (None: the config's, 67 in full)
+expert_batch = 64  # captions per expert training step (full: 40)
 metrics_file = "runs/cgiaa/03_scoring.json"
 
 # %%

@@ -26,9 +26,10 @@
 # "Dropping" a critique replaces its embedding by the mean training embedding of that attribute (an uninformative
 # critique) rather than zeros, which the head never saw.
 #
-# **Rehearsal.** With `max_steps > 0` every training stage takes at most `max_steps` optimiser steps; the rehearsal
-# passes `max_generate=2` and `ig_steps=2` (each step is a ViT-B/16 pass with gradients): a beam-5 step of the GPT-2-size decoder over 49,408 ids for
-# every photo costs seconds on 2 CPU cores, so full 67-token critiques for the whole copy would take many minutes.
+# **Rehearsal.** With `max_steps > 0` every training stage takes at most `max_steps` optimiser steps. The rehearsal
+# also passes `max_generate=2` (a beam-5 step of the GPT-2-size decoder over 49,408 ids for every photo costs
+# seconds on 2 CPU cores, so 67-token critiques for the whole copy would take many minutes), `expert_batch=8` (at
+# 40 captions the four mappers' AdamW state and the decoder's activations come to about 8 GB) and `ig_steps=2` (each step is a ViT-B/16 pass with gradients).
 
 # %% tags=["parameters"]
 profile = "smoke"
@@ -41,6 +42,7 @@ max_steps = 0  # > 0: a rehearsal, at most this many optimiser steps per trainin
 weights = "pretrained"  # "random": CLIP ViT-B/16 and the GPT-2-size decoder built by name with random init
 manifest = ""  # full: runs/data/ava_manifest.csv, written by `python -m iaa_lib data check`
 max_generate = None  # longest generated critique in tokens (None: the config's, 67 in full)
+expert_batch = 64  # captions per expert training step (full: 40)
 ig_steps = 16
 metrics_file = "runs/cgiaa/04_explain.json"
 
