@@ -473,6 +473,7 @@ def cross_fitted_critiques(cfg, embeddings: torch.Tensor, captions: pd.DataFrame
         written = critiques_stage(experts, tokenizer, embeddings[torch.from_numpy(rows)], cfg, run_dir,
                                   history["config_hash"])
         parts.append(written.assign(image_index=rows[written["image_index"].to_numpy()], writer=k))
+        del experts  # one fold's expert set in memory at a time (a GPT-2-size decoder each in full)
     return pd.concat(parts, ignore_index=True).sort_values(["image_index", "attribute"], ignore_index=True)
 
 

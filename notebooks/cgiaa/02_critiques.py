@@ -91,6 +91,8 @@ splitter = attribute_splitter(settings.zero_shot)  # keyword lexicon (+ MiniLM z
 sources = ("synthetic",) if settings.n_synthetic else ("ava_sample",)
 captions = expert_captions(catalogue, splitter, ("train",), sources)
 val_captions = expert_captions(catalogue, splitter, ("val",), sources)
+if val_captions.empty:  # no validation photo has a comment (the miniature AVA copy): hold out the test captions
+    val_captions = expert_captions(catalogue, splitter, ("test",), sources)
 print(f"{len(captions)} training captions from {captions['image_index'].nunique()} images; per attribute:")
 captions["attribute"].value_counts().reindex(ATTRIBUTES)
 
