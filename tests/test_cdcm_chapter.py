@@ -18,8 +18,11 @@ def test_full_profile_takes_its_defaults_unless_a_value_is_pinned():
 
 
 def test_full_profile_needs_data_root():
-    with pytest.raises(ValueError, match="data_root"):
+    with pytest.raises(FileNotFoundError, match="data check"):  # its default manifest is not written yet
         FULL.check_inputs()
+    with pytest.raises(ValueError, match="data_root"):
+        replace(FULL, manifest="").check_inputs()
+    replace(FULL, manifest="", data_root="/ava").check_inputs()
     SMOKE.check_inputs()
 
 
@@ -28,4 +31,5 @@ def test_comparison_reads_the_chapter_profiles():
 
     for name, settings in (("smoke", SMOKE), ("full", FULL)):
         assert SPEC.compare_settings[name] == {f: getattr(settings, f) for f in COMPARE_FIELDS}
-    assert SPEC.compare_settings["full"] == dict(profile="full", epochs=20, batch_size=32, lr=1e-4)
+    assert SPEC.compare_settings["full"] == dict(profile="full", epochs=20, batch_size=32, lr=1e-4, max_steps=0,
+                                                 weights="pretrained")

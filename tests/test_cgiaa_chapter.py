@@ -21,15 +21,19 @@ def test_settings_build_the_stage_schedules():
     assert (vlap.epochs, vlap.batch_size, vlap.lr, vlap.seed) == (20, 64, 6e-5, 0)
     assert (experts.steps, experts.batch_size, experts.lr, experts.warmup) == (235_000, 40, 2e-5, 5000)
     assert SMOKE.model_config().map_hidden == 128 and FULL.model_config().image_tower == "open_clip:ViT-B-16"
-    assert SMOKE.map_options() == dict(epochs=40, lr=1e-3, batch_size=32, hidden=128, seed=0)
+    assert SMOKE.map_options() == dict(epochs=40, lr=1e-3, batch_size=32, hidden=128, seed=0, max_steps=0)
+    assert replace(FULL, max_steps=2).vlap_schedule().max_steps == replace(FULL, max_steps=2).expert_schedule().max_steps == 2
 
 
 def test_full_profile_needs_data_root_and_gpt2_weights():
-    with pytest.raises(ValueError, match="data_root"):
+    with pytest.raises(FileNotFoundError, match="data check"):  # its default manifest is not written yet
         FULL.check_inputs()
+    with pytest.raises(ValueError, match="data_root"):
+        replace(FULL, manifest="").check_inputs()
     with pytest.raises(ValueError, match="gpt2_path"):
-        replace(FULL, data_root="/ava").check_inputs()
-    replace(FULL, data_root="/ava").check_inputs(gpt2=False)
+        replace(FULL, manifest="", data_root="/ava").check_inputs()
+    replace(FULL, manifest="", data_root="/ava").check_inputs(gpt2=False)
+    replace(FULL, manifest="", data_root="/ava", weights="random").check_inputs()  # the random twin needs no file
     SMOKE.check_inputs()
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "efficientnet_lite_state_dict",
     "load_state_dict_file",
     "open_clip_model",
+    "random_twin",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -394,6 +395,17 @@ def open_clip_model(arch: str, weights: str | os.PathLike | None):
             raise WeightsUnavailableError(f"could not fetch open_clip weights {arch}/{tag} from {cfg.get('url', '')} "
                                           f"({type(err).__name__}); download it and pass {local_option}") from err
         raise weights_unavailable(f"open_clip weights {arch}/{tag}", hub, OPEN_CLIP_HUB_FILES[1], local_option) from err
+
+
+def random_twin(name: str, weights: str | None) -> str:
+    """The encoder name to build with random init so that it has the architecture `weights` would load into:
+    "open_clip:<arch>" with a QuickGELU tag (OpenAI's CLIP weights) -> "open_clip:<arch>-quickgelu"; else `name`."""
+    family, _, arch = name.partition(":")
+    if family != "open_clip" or weights is None or arch.endswith("-quickgelu"):
+        return name
+    import open_clip
+
+    return f"{name}-quickgelu" if open_clip.get_pretrained_cfg(arch, str(weights)).get("quick_gelu") else name
 
 
 def _open_clip_backbone(arch: str, weights: str | os.PathLike | None) -> Backbone:

@@ -6,6 +6,7 @@ The image encoder and the text encoder are frozen, so both modalities are comput
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
@@ -20,6 +21,7 @@ from iaa_lib.cdcm.model import ImageTokens, create_image_tokens
 from iaa_lib.training.fingerprint import fingerprint
 
 SYNTHETIC_SPLIT_RATIOS = (0.7, 0.15, 0.15)
+RANDOM_ENCODER_SEED = 0  # random-init encoders (weights="random") are built under this seed, so caches stay consistent
 
 
 class FlatTokens(nn.Module):
@@ -42,7 +44,9 @@ def visual_token_table(
     from iaa_lib.data.transforms import eval_transform
     from iaa_lib.blocks.retrieval import extract_features
 
-    tokens = create_image_tokens(encoder_name, weights)
+    with torch.random.fork_rng():
+        torch.manual_seed(RANDOM_ENCODER_SEED)
+        tokens = create_image_tokens(encoder_name, weights)
     backbone = tokens.backbone
     transform = eval_transform(image_size, backbone.mean, backbone.std, resize=resize)
     with torch.no_grad():
@@ -109,7 +113,7 @@ def comments_by_id(frame: pd.DataFrame) -> Mapping[str, list[str]]:
 
 
 def synthetic_inputs(n: int, out_dir: str | os.PathLike, profile: str = "smoke", seed: int = 0,
-                     image_size: int = 96, variant: str = "textbook") -> dict:
+                     image_size: int = 96, variant: str = "textbook", weights: str = "pretrained") -> dict:
     """Synthetic set (generated once in out_dir/images) with cached CDCM inputs: dict(frame, tokens [n,N,C],
     comments [n,T,D], mask [n,T], sentences, cache)."""
     from iaa_lib.data.labelled_sets import cached_synthetic
@@ -117,11 +121,11 @@ def synthetic_inputs(n: int, out_dir: str | os.PathLike, profile: str = "smoke",
 
     folder = resolve(out_dir)
     frame = cached_synthetic(n, folder / "images", image_size=image_size, seed=seed)
-    return frame_inputs(frame, None, comments_by_id(frame), folder / "features", profile, variant)
+    return frame_inputs(frame, None, comments_by_id(frame), folder / "features", profile, variant, weights)
 
 
 def sample_inputs(out_dir: str | os.PathLike, profile: str = "smoke", variant: str = "textbook",
-                  data_dir: str | os.PathLike | None = None) -> dict:
+                  data_dir: str | os.PathLike | None = None, weights: str = "pretrained") -> dict:
     """The 77 embedded AVA photos (or data_dir laid out like data/ava_sample: labels.csv, images/, comments.jsonl,
     splits.csv) with cached CDCM inputs (real comments where the folder has them, zero rows elsewhere)."""
     from iaa_lib.data.sample import load_ava_sample, load_sample_comments
@@ -129,7 +133,24 @@ def sample_inputs(out_dir: str | os.PathLike, profile: str = "smoke", variant: s
 
     frame, image_dir = load_ava_sample(data_dir)
     return frame_inputs(frame, image_dir, load_sample_comments(data_dir), resolve(out_dir) / "features", profile,
-                        variant)
+                        variant, weights)
+
+
+def manifest_inputs(manifest: str | os.PathLike, out_dir: str | os.PathLike, profile: str = "full",
+                    comments_file: str | os.PathLike | None = None, weights: str = "pretrained", seed: int = 0
+                    ) -> tuple[dict, dict[str, list[str]]]:
+    """AVA read through a data-check manifest (labelled_set("ava", manifest=...): official test list, 5 % of the
+    rest as val) with cached CDCM inputs; comments by AVA id from comments_file ({"<id>.jpg": [comment, ...]}; None:
+    the shipped DPC critiques), zero rows for images without any. Returns (inputs, splits)."""
+    from iaa_lib.data.labelled_sets import labelled_set
+    from iaa_lib.data.sample import load_dpc_comments
+    from iaa_lib.paths import resolve
+
+    frame, _, splits = labelled_set("ava", manifest=resolve(manifest), seed=seed)
+    comments = load_dpc_comments(None if not comments_file else resolve(comments_file))
+    ids = set(frame["image_id"].astype(str))
+    comments = {i: texts for i, texts in comments.items() if i in ids}
+    return frame_inputs(frame, None, comments, resolve(out_dir) / "features", profile, weights=weights), splits
 
 
 class ChapterData(NamedTuple):
@@ -158,46 +179,60 @@ def with_min_sentences(splits: Mapping[str, Sequence[str]], comments: Mapping[st
 
 
 def chapter_data(profile: str = "smoke", n_synthetic: int = 600, seed: int = 0,
-                 data_root: str | os.PathLike | None = None, run_dir: str = "runs/cdcm") -> ChapterData:
-    """Cached inputs and leak-checked splits of the synthetic set and of the real photos (the embedded sample, or
-    data_root laid out like data/ava_sample)."""
+                 data_root: str | os.PathLike | None = None, run_dir: str = "runs/cdcm", weights: str = "pretrained",
+                 manifest: str | os.PathLike | None = None, comments_file: str | os.PathLike | None = None,
+                 min_sentences: int | None = None) -> ChapterData:
+    """Cached inputs and leak-checked splits of the synthetic set and of the real photos (AVA through `manifest`
+    when given, else the embedded sample or data_root laid out like data/ava_sample); min_sentences None: the
+    profile's filter (ENCODERS)."""
     from iaa_lib.cdcm.model import ENCODERS
     from iaa_lib.data.sample import sample_splits
     from iaa_lib.data.splits import assert_disjoint, random_split
 
-    synthetic = synthetic_inputs(n_synthetic, f"{run_dir}/synthetic", profile=profile, seed=seed)
+    synthetic = synthetic_inputs(n_synthetic, f"{run_dir}/synthetic", profile=profile, seed=seed, weights=weights)
     synthetic_splits = random_split(synthetic["frame"]["image_id"], ratios=SYNTHETIC_SPLIT_RATIOS, seed=seed)
-    real = sample_inputs(f"{run_dir}/sample", profile=profile, data_dir=data_root)
-    real_splits = with_min_sentences(sample_splits(data_root), real["raw_comments"], ENCODERS[profile]["min_sentences"])
+    if manifest:
+        real, splits = manifest_inputs(manifest, f"{run_dir}/ava", profile, comments_file, weights, seed)
+    else:
+        real, splits = sample_inputs(f"{run_dir}/sample", profile=profile, data_dir=data_root, weights=weights), \
+            sample_splits(data_root)
+    minimum = ENCODERS[profile]["min_sentences"] if min_sentences is None else min_sentences
+    real_splits = with_min_sentences(splits, real["raw_comments"], minimum)
     assert_disjoint(synthetic_splits)
     assert_disjoint(real_splits)
     return ChapterData(synthetic, synthetic_splits, real, real_splits)
 
 
-def text_cache(profile: str, cache_dir: str | os.PathLike):
-    """SentenceFeatureCache of the profile's text encoder (smoke: MiniLM, full: CLIP ViT-B/32 text tower)."""
+def text_cache(profile: str, cache_dir: str | os.PathLike, weights: str = "pretrained"):
+    """SentenceFeatureCache of the profile's text encoder (smoke: MiniLM, full: CLIP ViT-B/32 text tower;
+    weights="random": built by name with random init)."""
     from iaa_lib.blocks.backbones import create_text_encoder
-    from iaa_lib.cdcm.model import ENCODERS
+    from iaa_lib.cdcm.model import encoder_spec
     from iaa_lib.blocks.text import SentenceFeatureCache
 
-    spec = ENCODERS[profile]
-    encoder = create_text_encoder(spec["text"], weights=spec["text_weights"])
+    spec = encoder_spec(profile, weights)
+    with torch.random.fork_rng():
+        torch.manual_seed(RANDOM_ENCODER_SEED)
+        encoder = create_text_encoder(spec["text"], weights=spec["text_weights"])
     return SentenceFeatureCache(encoder, spec["text"], spec["text_weights"], cache_dir)
 
 
 def frame_inputs(frame: pd.DataFrame, image_dir, comments: Mapping[str, list[str]], cache_dir, profile: str,
-                 variant: str = "textbook") -> dict:
-    """Cached CDCM inputs of any label frame: dict(frame, tokens [n,N,C], comments [n,T,D], mask [n,T], sentences, cache)."""
-    from iaa_lib.cdcm.model import ENCODERS
+                 variant: str = "textbook", weights: str = "pretrained") -> dict:
+    """Cached CDCM inputs of any label frame: dict(frame (with a `path` column), tokens [n,N,C], comments [n,T,D],
+    mask [n,T], sentences, cache, raw_comments, image_dir, encoders (the encoder_spec that made them))."""
+    from iaa_lib.cdcm.model import encoder_spec
     from iaa_lib.blocks.text import comment_feature_rows
 
-    spec = ENCODERS[profile]
+    spec = encoder_spec(profile, weights)
     tokens = visual_token_table(frame, image_dir, spec["image"], spec["image_weights"], spec["image_size"], cache_dir,
                                 resize=spec["resize"])
-    cache = text_cache(profile, cache_dir)
+    cache = text_cache(profile, cache_dir, weights)
     features, mask, sentences = comment_feature_rows(frame["image_id"].astype(str).tolist(), comments, cache,
                                                      spec["max_sentences"], variant)
-    return dict(frame=frame.reset_index(drop=True), tokens=tokens, comments=features, mask=mask,
+    if "path" not in frame.columns and image_dir is not None:
+        frame = frame.assign(path=[str(Path(image_dir) / f"{i}.jpg") for i in frame["image_id"]])
+    return dict(frame=frame.reset_index(drop=True), encoders=spec, tokens=tokens, comments=features, mask=mask,
                 sentences=sentences, cache=cache, raw_comments=comments, image_dir=image_dir)
 
 
@@ -228,13 +263,14 @@ def text_feature_std(dataset: CDCMFeatureDataset, profile: str) -> float:
 def fit_cdcm(datasets: Mapping[str, Dataset], out_dir: str | os.PathLike, profile: str = "smoke",
              modality: str = "recalled", variant: str = "textbook", epochs: int = 8, lr: float = 1e-3,
              batch_size: int = 32, seed: int = 0, device: str | None = None, aux_weight: float = 1.0,
-             model: nn.Module | None = None):
+             model: nn.Module | None = None, max_steps: int = 0):
     """Train (or load the finished run in out_dir) a CDCM-Net model on datasets["train"], selecting on "val".
 
     Project design (no training code was released): Adam, no weight decay, cosine decay, EMD1 main loss plus
     aux_loss = aux_weight (L_rec + L_add + sum_m L_conf,m) (aux_weight 1 by default), best epoch by validation
     SRCC; the value memory starts at the std of the training text features (text_feature_std). `model` replaces
-    the CDCMNet(profile, variant, modality) built here (e.g. the text branch alone). Returns (model, history)."""
+    the CDCMNet(profile, variant, modality) built here (e.g. the text branch alone). max_steps > 0 (a rehearsal):
+    one epoch of at most max_steps optimiser steps. Returns (model, history)."""
     from torch.utils.data import DataLoader
 
     from iaa_lib.cdcm.model import CDCMNet, cdcm_main_loss
@@ -251,8 +287,9 @@ def fit_cdcm(datasets: Mapping[str, Dataset], out_dir: str | os.PathLike, profil
     generator = torch.Generator().manual_seed(seed)
     train = DataLoader(datasets["train"], batch_size=batch_size, shuffle=True, drop_last=True, generator=generator)
     val = DataLoader(datasets["val"], batch_size=256)
-    cfg = FitConfig(epochs=epochs, lr=lr, optimizer="adam", weight_decay=0.0, schedule="cosine", seed=seed,
-                    out_dir=str(resolve(out_dir)), select_metric="srcc", progress=False, device=device)
+    cfg = FitConfig(epochs=1 if max_steps else epochs, lr=lr, optimizer="adam", weight_decay=0.0, schedule="cosine",
+                    seed=seed, out_dir=str(resolve(out_dir)), select_metric="srcc", progress=False, device=device,
+                    max_steps_per_epoch=max_steps or None)
     return fit_or_load(model, cdcm_main_loss(variant), train, val, cfg)
 
 

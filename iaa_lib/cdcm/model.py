@@ -62,6 +62,26 @@ ENCODERS: dict[str, dict[str, Any]] = {
 }
 
 
+def encoder_spec(profile: str, weights: str = "pretrained") -> dict[str, Any]:
+    """ENCODERS[profile]; weights="random" builds the same encoders by name with random init (image_weights and
+    text_weights None, OpenAI CLIP as its QuickGELU architecture). ValueError for an encoder without random init."""
+    from iaa_lib.blocks.backbones import random_twin
+    from iaa_lib.viz import WEIGHT_CHOICES
+
+    if weights not in WEIGHT_CHOICES:
+        raise ValueError(f"weights must be one of {WEIGHT_CHOICES}, got {weights!r}")
+    spec = dict(ENCODERS[profile])
+    if weights == "pretrained":
+        return spec
+    if spec["text"] == "minilm":
+        raise ValueError(f"weights='random' needs CLIP text features (profile='full'); profile {profile!r} reads the "
+                         "bundled MiniLM, which has no random build")
+    for role in ("image", "text"):
+        spec[role] = random_twin(spec[role], spec[f"{role}_weights"])
+        spec[f"{role}_weights"] = None
+    return spec
+
+
 def sum_normalise(x: torch.Tensor, eps: float = SUM_NORM_EPS) -> torch.Tensor:
     """x / (sum over the last axis + eps): the released heads' N(x) with the NaN guard that actually fires."""
     return x / (x.sum(dim=-1, keepdim=True) + eps)

@@ -36,10 +36,10 @@ def compare(data, s: dict, out_dir: Path, seed: int):
     from iaa_lib.cdcm.data import fit_cdcm, frame_inputs, nearest_training_sentences, split_datasets
 
     comments = {str(i): list(c) for i, c in zip(data.frame["image_id"], data.frame["comments"])}
-    inputs = frame_inputs(data.frame, None, comments, out_dir.parent / "features", s["profile"])
+    inputs = frame_inputs(data.frame, None, comments, out_dir.parent / "features", s["profile"], weights=s["weights"])
     datasets = split_datasets(inputs, data.splits, blank_comments=("test",))
     model, history = fit_cdcm(datasets, out_dir, profile=s["profile"], epochs=s["epochs"], lr=s["lr"],
-                              batch_size=s["batch_size"], seed=seed)
+                              batch_size=s["batch_size"], seed=seed, max_steps=s["max_steps"])
     recalled = nearest_training_sentences(model, inputs, data.splits["train"], data.splits["test"])
     _, predictions = evaluate(model, DataLoader(datasets["test"], batch_size=256), return_predictions=True)
     return model, history, predictions, {"recalled": recalled}

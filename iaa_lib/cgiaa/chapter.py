@@ -24,7 +24,8 @@ RUN_DIR = "runs/cgiaa"  # checkpoints, caches and metrics of the chapter
 SYNTHETIC_SPLIT_RATIOS = (0.7, 0.1, 0.2)
 COMPARE_FIELDS = ("profile", "config", "image_size", "gpt2_path", "vlap_steps", "vlap_epochs", "vlap_batch",
                   "vlap_lr", "vlap_halve_every", "train_image_tower", "expert_steps", "expert_batch", "expert_lr",
-                  "expert_warmup", "zero_shot", "critique_protocol", "map_epochs", "map_lr", "map_batch", "map_hidden")
+                  "expert_warmup", "zero_shot", "critique_protocol", "map_epochs", "map_lr", "map_batch", "map_hidden",
+                  "max_steps", "weights")
 
 
 @dataclass(frozen=True)
@@ -58,45 +59,73 @@ class CGIAASettings:
     map_seeds: int  # MAP-head training seeds of the ablation (seed, seed + 1, ...)
     dpc_critiques: int  # DPC critiques labelled in notebook 1 (0: all)
     ig_steps: int  # integrated-gradients steps in notebook 4
+    max_generate: int | None = None  # longest generated critique in tokens (None: the config's, 67 in full)
+    max_steps: int = 0  # 0 = no cap; > 0 (a rehearsal): at most this many optimiser steps per training stage
+    weights: str = "pretrained"  # "random": CLIP ViT-B/16 and the GPT-2-size decoder built by name, random init
+    manifest: str = ""  # full: AVA read through this data-check manifest (python -m iaa_lib data check)
+    comments_file: str = ""  # "" = the shipped DPC critiques; else a JSON {"<id>.jpg": [comment, ...]} of AVA ids
+
+    def __post_init__(self) -> None:
+        from iaa_lib.viz import WEIGHT_CHOICES
+
+        if self.weights not in WEIGHT_CHOICES:
+            raise ValueError(f"weights must be one of {WEIGHT_CHOICES}, got {self.weights!r}")
+        if self.max_steps < 0:
+            raise ValueError(f"max_steps must be >= 0 (0: no cap), got {self.max_steps}")
 
     def model_config(self):
-        """The CGIAAConfig of these settings."""
-        from iaa_lib.cgiaa.model import get_config
+        """The CGIAAConfig of these settings (weights="random": the image tower by name, its QuickGELU architecture
+        for OpenAI CLIP, no weights; the decoder GPT-2 small's shape, random and frozen)."""
+        from iaa_lib.blocks.backbones import random_twin
+        from iaa_lib.cgiaa.model import CONFIGS, get_config
 
+        overrides = {} if self.max_generate is None else {"max_generate": self.max_generate}
+        if self.weights == "random":
+            base = CONFIGS[self.config]
+            overrides.update(image_tower=random_twin(base.image_tower, base.image_weights), image_weights=None,
+                             lm_weights="random" if self.config == "full" else "pretrained")
         return get_config(self.config, image_size=self.image_size, gpt2_path=self.gpt2_path,
-                          map_hidden=self.map_hidden)
+                          map_hidden=self.map_hidden, **overrides)
 
     def vlap_schedule(self):
         """VLAPSchedule of these settings."""
         from iaa_lib.cgiaa.pipeline import VLAPSchedule
 
         return VLAPSchedule(steps=self.vlap_steps, batch_size=self.vlap_batch, lr=self.vlap_lr,
-                            halve_every=self.vlap_halve_every, epochs=self.vlap_epochs, seed=self.seed)
+                            halve_every=self.vlap_halve_every, epochs=self.vlap_epochs, seed=self.seed,
+                            max_steps=self.max_steps)
 
     def expert_schedule(self):
         """ExpertSchedule of these settings."""
         from iaa_lib.cgiaa.pipeline import ExpertSchedule
 
         return ExpertSchedule(steps=self.expert_steps, batch_size=self.expert_batch, lr=self.expert_lr,
-                              warmup=self.expert_warmup, seed=self.seed)
+                              warmup=self.expert_warmup, seed=self.seed, max_steps=self.max_steps)
 
     def ablation_seeds(self) -> list[int]:
         """The MAP-head seeds of the mechanism's ablation."""
         return [self.seed + k for k in range(self.map_seeds)]
 
     def map_options(self) -> dict:
-        """map_stage's training options (epochs, lr, batch_size, hidden, seed)."""
+        """map_stage's training options (epochs, lr, batch_size, hidden, seed, max_steps)."""
         return dict(epochs=self.map_epochs, lr=self.map_lr, batch_size=self.map_batch, hidden=self.map_hidden,
-                    seed=self.seed)
+                    seed=self.seed, max_steps=self.max_steps)
 
     def check_inputs(self, gpt2: bool = True) -> None:
-        """Raise ValueError when the full profile lacks data_root (or, with gpt2, gpt2_path)."""
+        """Raise ValueError when the full profile lacks data (manifest or data_root) or, with gpt2 and pretrained
+        weights, gpt2_path; FileNotFoundError for a manifest that is not there."""
+        from iaa_lib.paths import resolve
+
+        if self.manifest and not resolve(self.manifest).is_file():
+            raise FileNotFoundError(f"manifest {resolve(self.manifest)} not found; write it with `python -m iaa_lib "
+                                    "data check --dataset ava --root <your AVA folder> --manifest <that path>`")
         if self.profile != "full":
             return
-        if self.data_root is None:
-            raise ValueError("profile='full' needs data_root: an AVA folder laid out like data/ava_sample "
+        if self.data_root is None and not self.manifest:
+            raise ValueError("profile='full' needs manifest (written by `python -m iaa_lib data check --dataset ava "
+                             "--root <AVA folder>`) or data_root: an AVA folder laid out like data/ava_sample "
                              "(labels.csv, images/, comments.jsonl, splits.csv)")
-        if gpt2 and self.gpt2_path is None:
+        if gpt2 and self.gpt2_path is None and self.weights == "pretrained":
             raise ValueError("profile='full' needs gpt2_path: a folder with GPT-2's model.safetensors, vocab.json "
                              "and merges.txt")
 
@@ -115,9 +144,36 @@ SMOKE = CGIAASettings(
 FULL = replace(
     SMOKE, profile="full", config="full", n_synthetic=0, image_size=224, threads=0, vlap_epochs=20, vlap_lr=6e-5,
     train_image_tower=True, expert_steps=235_000, expert_batch=40, expert_lr=2e-5, expert_warmup=5000,
-    zero_shot=True, map_epochs=20, map_lr=1e-4, map_batch=64, map_hidden=512, dpc_critiques=0, ig_steps=50)
+    zero_shot=True, map_epochs=20, map_lr=1e-4, map_batch=64, map_hidden=512, dpc_critiques=0, ig_steps=50,
+    manifest="runs/data/ava_manifest.csv")
 
 PROFILES = Profiles(smoke=SMOKE, full=FULL)
+
+
+def main_source(settings: CGIAASettings) -> str:
+    """The catalogue source the chapter's experiments run on: the synthetic set when it has images, else the real photos."""
+    return "synthetic" if settings.n_synthetic else "ava_sample"
+
+
+def config_evidence(settings: CGIAASettings, clip=None, experts=None, tokenizer=None) -> dict:
+    """What proves which configuration ran (for the metrics JSON): weights, max_steps, the image tower, image size
+    and parameter counts of the aesthetic CLIP and, when given, of the experts' decoder and mappers."""
+    cfg = settings.model_config()
+    out = {"weights": settings.weights, "max_steps": settings.max_steps, "config": settings.config,
+           "image_tower": cfg.image_tower, "image_size": cfg.image_size, "max_generate": cfg.max_generate,
+           "beam_width": cfg.beam_width}
+    if clip is not None:
+        out.update(clip_parameters=sum(p.numel() for p in clip.parameters()), visual_dim=clip.visual_dim,
+                   embed_dim=clip.embed_dim)
+    if experts is not None:
+        out.update(lm_parameters=sum(p.numel() for p in experts.lm.parameters()),
+                   lm_layers=experts.lm.cfg.n_layers, lm_width=experts.lm.cfg.d_model,
+                   lm_frozen=not any(p.requires_grad for p in experts.lm.parameters()),
+                   mapper_parameters=sum(p.numel() for p in experts.mappers.parameters()),
+                   prefix_length=experts.prefix_length)
+    if tokenizer is not None:
+        out["vocab_size"] = tokenizer.vocab_size
+    return out
 
 
 def start(settings: CGIAASettings, gpt2: bool = True) -> None:
@@ -131,11 +187,14 @@ def start(settings: CGIAASettings, gpt2: bool = True) -> None:
 
 
 def book_catalogue(run_dir: str | os.PathLike, n_synthetic: int, image_size: int = 96, seed: int = 0,
-                   real_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+                   real_dir: str | os.PathLike | None = None, manifest: str | os.PathLike | None = None,
+                   comments_file: str | os.PathLike | None = None) -> pd.DataFrame:
     """The chapter's images, one row each (row position = image_index): the synthetic set, then the real photos.
 
     Real photos: the embedded 77-photo AVA sample, or `real_dir` laid out the same way (labels.csv with AVA
-    votes, images/<id>.jpg, comments.jsonl, splits.csv) for a full run; n_synthetic = 0 skips the synthetic set,
+    votes, images/<id>.jpg, comments.jsonl, splits.csv), or AVA read through a data-check `manifest` (official test
+    list, 5 % of the rest as val; comments by AVA id from comments_file, None: the shipped DPC critiques) for a full
+    run; n_synthetic = 0 skips the synthetic set,
     which is generated once in run_dir/synthetic (labelled_sets.cached_synthetic) and split 70/10/20.
     Columns: image_id, path, source ("synthetic" | "ava_sample"), split, mos, dist_1..dist_10, comments (list of
     str; synthetic: one per attribute), comment_attributes (the synthetic comments' true attributes, else []).
@@ -155,10 +214,18 @@ def book_catalogue(run_dir: str | os.PathLike, n_synthetic: int, image_size: int
         split_of = {i: name for name, ids in splits.items() for i in ids}
         parts.append(synthetic.assign(source="synthetic", split=synthetic["image_id"].map(split_of),
                                       comment_attributes=[list(COMMENT_ATTRIBUTES)] * len(synthetic))[columns])
-    real, image_dir = load_ava_sample(real_dir)
-    real_split = {i: name for name, ids in sample_splits(real_dir).items() for i in ids}
-    real_comments = load_sample_comments(real_dir)
-    real = real.assign(path=[str(image_dir / f"{i}.jpg") for i in real["image_id"]], source="ava_sample",
+    if manifest:
+        from iaa_lib.data.labelled_sets import labelled_set
+        from iaa_lib.data.sample import load_dpc_comments
+
+        real, _, real_splits = labelled_set("ava", manifest=manifest, seed=seed)
+        real_comments = load_dpc_comments(comments_file)
+    else:
+        real, image_dir = load_ava_sample(real_dir)
+        real = real.assign(path=[str(image_dir / f"{i}.jpg") for i in real["image_id"]])
+        real_splits, real_comments = sample_splits(real_dir), load_sample_comments(real_dir)
+    real_split = {i: name for name, ids in real_splits.items() for i in ids}
+    real = real.assign(source="ava_sample",
                        split=real["image_id"].map(real_split),
                        comments=[real_comments.get(i, []) for i in real["image_id"]],
                        comment_attributes=[[] for _ in range(len(real))])
@@ -171,7 +238,9 @@ def chapter_catalogue(settings: CGIAASettings, run_dir: str | os.PathLike = RUN_
     from iaa_lib.paths import resolve
 
     return book_catalogue(resolve(run_dir), settings.n_synthetic, image_size=settings.image_size, seed=settings.seed,
-                          real_dir=None if settings.data_root is None else resolve(settings.data_root))
+                          real_dir=None if settings.data_root is None else resolve(settings.data_root),
+                          manifest=resolve(settings.manifest) if settings.manifest else None,
+                          comments_file=resolve(settings.comments_file) if settings.comments_file else None)
 
 
 @dataclass

@@ -41,6 +41,8 @@ class CGIAAConfig:
     mapper_heads: int = 8
     mapper_mlp_ratio: float = 2.0
     gpt2_path: str | None = None
+    lm_weights: str = "pretrained"  # "random": GPT-2 small's shape (cfg.decoder) with random init, frozen as loaded
+    # GPT-2 weights are, over open_clip's bundled BPE (GPT-2's vocab.json is not shipped); smoke trains its tiny LM
     decoder: GPTConfig = field(default_factory=GPTConfig)
     caption_tokens: int = 40
     max_generate: int = 67
@@ -278,13 +280,16 @@ class CritiqueExperts(nn.Module):
 
 
 def build_decoder(cfg: CGIAAConfig, vocab_size: int) -> GPT:
-    """The experts' LM: GPT-2 weights from cfg.gpt2_path (HF layout) when given, else a random cfg.decoder."""
+    """The experts' LM: GPT-2 weights from cfg.gpt2_path (HF layout) when given, else a random cfg.decoder (GPT-2
+    small's shape only with cfg.lm_weights == "random")."""
     if cfg.gpt2_path is not None:
         lm = load_gpt2(cfg.gpt2_path, n_heads=cfg.decoder.n_heads)
         if lm.cfg.vocab_size != vocab_size:
             raise ValueError(f"GPT-2 at {cfg.gpt2_path} has {lm.cfg.vocab_size} ids but the tokenizer has {vocab_size}; "
                              "use LocalGPT2Tokenizer on the same folder")
         return lm
+    if cfg.lm_weights == "random":
+        return GPT(replace(cfg.decoder, vocab_size=vocab_size))
     if cfg.decoder.d_model == GPTConfig().d_model and cfg.decoder.n_layers == GPTConfig().n_layers:
         raise ValueError("the full CG-IAA experts decode with GPT-2 small: pass gpt2_path='gpt2' (the Hugging Face hub "
                          "name; needs network once) or '/path/to/gpt2' (a folder with model.safetensors, config.json, "
@@ -293,9 +298,10 @@ def build_decoder(cfg: CGIAAConfig, vocab_size: int) -> GPT:
 
 
 def build_experts(cfg: CGIAAConfig, vocab_size: int) -> CritiqueExperts:
-    """Four attribute mappers + the decoder; a GPT-2 loaded from weights is frozen (ClipCap --only_prefix)."""
+    """Four attribute mappers + the decoder; a GPT-2 loaded from weights (or its random twin) is frozen (ClipCap
+    --only_prefix)."""
     lm = build_decoder(cfg, vocab_size)
-    if cfg.gpt2_path is not None:
+    if cfg.gpt2_path is not None or cfg.lm_weights == "random":
         lm.requires_grad_(False)
     return CritiqueExperts(lm, cfg.embed_dim, cfg.attributes, cfg.prefix_length, cfg.mapper_layers,
                            cfg.mapper_heads, cfg.mapper_mlp_ratio, cfg.loss_padding)

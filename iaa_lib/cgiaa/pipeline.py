@@ -75,6 +75,7 @@ class VLAPSchedule:
     weight_decay: float = 0.01
     halve_every: int = 50
     seed: int = 0
+    max_steps: int = 0  # > 0 (a rehearsal): at most this many optimiser steps
 
 
 def train_vlap(clip: AestheticCLIP, pairs: pd.DataFrame, visual_input: Callable[[torch.Tensor], torch.Tensor],
@@ -98,6 +99,8 @@ def train_vlap(clip: AestheticCLIP, pairs: pd.DataFrame, visual_input: Callable[
     if schedule.epochs is not None:
         steps_per_epoch = math.ceil(len(image_ids) / schedule.batch_size)
         steps, halve_every = schedule.epochs * steps_per_epoch, 2 * steps_per_epoch
+    if schedule.max_steps:
+        steps = min(steps, schedule.max_steps)
     tokens_of = {t: clip.tokenize([t])[0] for t in pairs["text"].unique()}
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=halve_every, gamma=0.5)
 
@@ -141,6 +144,7 @@ class ExpertSchedule:
     warmup: int = 20
     weight_decay: float = 0.01
     seed: int = 0
+    max_steps: int = 0  # > 0 (a rehearsal): at most this many optimiser steps (the lr schedule keeps `steps`)
 
 
 def train_experts(experts: CritiqueExperts, tokenizer: ClipBPETokenizer, embeddings: torch.Tensor,
@@ -172,7 +176,8 @@ def train_experts(experts: CritiqueExperts, tokenizer: ClipBPETokenizer, embeddi
         rows = torch.randint(len(captions), (schedule.batch_size,), generator=generator)
         return experts.loss(embeddings[image_index[rows]], attribute_index[rows], ids[rows], mask[rows])
 
-    return fit_steps(experts, batch_loss, optimizer, scheduler, schedule.steps, out_dir, settings)[1]
+    steps = min(schedule.steps, schedule.max_steps) if schedule.max_steps else schedule.steps
+    return fit_steps(experts, batch_loss, optimizer, scheduler, steps, out_dir, settings)[1]
 
 
 @torch.no_grad()
@@ -324,10 +329,12 @@ def experts_stage(cfg, embeddings: torch.Tensor, captions: pd.DataFrame, run_dir
     from iaa_lib.cgiaa.tokenizer import LocalGPT2Tokenizer
     from iaa_lib.cgiaa.model import build_experts
 
-    if cfg.gpt2_path is None:
-        tokenizer = ClipBPETokenizer.fit(captions["sentence"])
-    else:
+    if cfg.gpt2_path is not None:
         tokenizer = LocalGPT2Tokenizer(cfg.gpt2_path)
+    elif cfg.lm_weights == "random":
+        tokenizer = ClipBPETokenizer()  # a GPT-2-size vocabulary (49,408 ids) that ships offline
+    else:
+        tokenizer = ClipBPETokenizer.fit(captions["sentence"])
     torch.manual_seed(schedule.seed)
     experts = build_experts(cfg, tokenizer.vocab_size)
     settings = {"stage": "experts", "config": cfg.as_dict(), "schedule": asdict(schedule), "vlap": vlap_key,
@@ -362,9 +369,10 @@ def critique_embeddings(clip: AestheticCLIP, texts: Sequence[Sequence[str]]) -> 
 
 def map_stage(name: str, visual: torch.Tensor | None, critiques: torch.Tensor | None, catalogue: pd.DataFrame,
               rows: dict[str, Sequence[int]], run_dir: str | os.PathLike, epochs: int = 40, lr: float = 1e-3,
-              batch_size: int = 32, hidden: int = 128, dropout: float = 0.1, seed: int = 0):
+              batch_size: int = 32, hidden: int = 128, dropout: float = 0.1, seed: int = 0, max_steps: int = 0):
     """Train (or load) a MAPHead on cached features with the engine (EMD r=2 per sample, AdamW, cosine) and
-    evaluate it on rows["test"]. visual or critiques may be None (text-only / image-only).
+    evaluate it on rows["test"]. visual or critiques may be None (text-only / image-only); max_steps > 0 (a
+    rehearsal): one epoch of at most max_steps optimiser steps.
     Returns (head, history, test metrics, test predictions frame)."""
     from torch.utils.data import DataLoader
 
@@ -387,8 +395,9 @@ def map_stage(name: str, visual: torch.Tensor | None, critiques: torch.Tensor | 
                              generator=torch.Generator().manual_seed(seed)) for s in ("train", "val", "test")}
     labels = catalogue[["image_id", "mos", *DIST_COLUMNS]].astype({"image_id": str}).values.tolist()
     data_key = fingerprint(visual_all, critiques_all, {s: list(map(int, r)) for s, r in rows.items()}, labels)
-    cfg = FitConfig(epochs=epochs, lr=lr, weight_decay=0.01, schedule="cosine", seed=seed, progress=False,
-                    out_dir=str(Path(run_dir) / "map" / f"{name}-seed{seed}-{data_key}"), extra={"data": data_key})
+    cfg = FitConfig(epochs=1 if max_steps else epochs, lr=lr, weight_decay=0.01, schedule="cosine", seed=seed,
+                    progress=False, out_dir=str(Path(run_dir) / "map" / f"{name}-seed{seed}-{data_key}"),
+                    extra={"data": data_key}, max_steps_per_epoch=max_steps or None)
     head, history = fit_or_load(head, EMDLoss(r=2, reduction="sample"), loaders["train"], loaders["val"], cfg)
     metrics, predictions = evaluate(head, loaders["test"], return_predictions=True)
     return head, history, metrics, predictions
@@ -464,6 +473,7 @@ def cross_fitted_critiques(cfg, embeddings: torch.Tensor, captions: pd.DataFrame
         written = critiques_stage(experts, tokenizer, embeddings[torch.from_numpy(rows)], cfg, run_dir,
                                   history["config_hash"])
         parts.append(written.assign(image_index=rows[written["image_index"].to_numpy()], writer=k))
+        del experts  # one fold's expert set in memory at a time (a GPT-2-size decoder each in full)
     return pd.concat(parts, ignore_index=True).sort_values(["image_index", "attribute"], ignore_index=True)
 
 

@@ -50,7 +50,7 @@ def compare(data, s: dict, out_dir: Path, seed: int):
     from iaa_lib.cgiaa.pipeline import load_stages, map_stage, protocol_critiques
 
     settings = replace(PROFILES.get(s["profile"]), **s, seed=seed)
-    if settings.config == "full" and not settings.gpt2_path:
+    if settings.config == "full" and not settings.gpt2_path and settings.weights == "pretrained":
         raise ValueError("CG-IAA's full profile needs GPT-2 weights in a local folder (Hugging Face layout): "
                          "pass overrides={'cgiaa': {'gpt2_path': '/path/to/gpt2'}} (notebook: -p cgiaa_gpt2_path ...)")
     frame = catalogue(data)

@@ -27,12 +27,25 @@
 # centre crop; smoke squashes to 128 px). The AVA ≥ 5-sentence filter is applied only in `full`, to the real
 # photos' splits (`chapter_data` → `with_min_sentences`; the embedded sample has fewer sentences). CLIP's text
 # tokenizer truncates at 77 tokens where the released script drops such images.
+#
+# **Full profile and its rehearsal.** `profile="full"` reads AVA through the data check's manifest (`manifest`,
+# official test list, 5 % of the rest as val) and takes each photo's comments from the shipped DPC critiques by AVA
+# id (`comments_file` for another corpus in the same layout). The rehearsal (`max_steps=2, weights="random"`: both
+# CLIP ViT-B/32 towers built by name with random init, QuickGELU as OpenAI's) runs it on the miniature AVA copy with
+# `n_synthetic=64`, `n_dpc=16` (the CLIP text tower encodes every sentence of every critique: minutes on 2 cores
+# for more) and `min_sentences=0`: the mini copy's photos have one or two critiques, so the paper's >= 5-sentence
+# filter would empty every split.
 
 # %% tags=["parameters"]
 profile = "smoke"
 n_dpc = 400
 seed = 0
 data_root = ""
+max_steps = 0  # > 0: a rehearsal, at most this many optimiser steps per training stage
+weights = "pretrained"  # "random": the CLIP encoders built by name with random init
+manifest = ""  # full: runs/data/ava_manifest.csv, written by `python -m iaa_lib data check`
+n_synthetic = 600  # synthetic images
+min_sentences = 0  # full: 5, the released AVA filter on the real photos' comment sentences
 metrics_file = "runs/cdcm/01_data.json"
 
 # %%
@@ -44,16 +57,16 @@ import torch
 
 from iaa_lib.blocks.text import comment_sentences, split_sentences
 from iaa_lib.cdcm.chapter import PROFILES, load_chapter
-from iaa_lib.cdcm.model import ENCODERS
 from iaa_lib.data.labels import read_ava_votes
 from iaa_lib.data.sample import load_dpc_comments
 from iaa_lib.paths import resolve
-from iaa_lib.viz import image_grid
+from iaa_lib.viz import image_grid, mark_random_weights
 
 settings = PROFILES.resolve(profile, globals())
+mark_random_weights(settings.weights)
 chapter = load_chapter(settings)
 syn, real = chapter.data.synthetic, chapter.data.real
-print(ENCODERS[settings.profile])
+print(real["encoders"])
 
 # %% [markdown]
 # ## Synthetic photos with per-attribute comments
@@ -103,7 +116,7 @@ counts = real["mask"].sum(1).numpy()
 print(f"{int((counts > 0).sum())} of {len(counts)} sample photos have comments; sentences per commented photo: "
       f"median {np.median(counts[counts > 0]):.0f}, max {counts.max()}")
 with_comments = [i for i, c in enumerate(counts) if c > 0][:3]
-image_grid([real["image_dir"] / f"{real['frame'].image_id[i]}.jpg" for i in with_comments], titles=[f"mos {real['frame'].mos[i]:.2f}" for i in with_comments])
+image_grid([real["frame"].path[i] for i in with_comments], titles=[f"mos {real['frame'].mos[i]:.2f}" for i in with_comments])
 plt.show()
 for i in with_comments:
     print(real["frame"].image_id[i], real["sentences"][i][:3])
@@ -139,5 +152,5 @@ record_metrics(metrics_file, {
     "visual_dim": int(syn["tokens"].shape[2]), "text_dim": int(syn["comments"].shape[2]),
     "synthetic_sentences_per_image": float(syn["mask"].sum(1).float().mean()),
     "sample_images_with_comments": int((counts > 0).sum()), "dpc_text_ridge_srcc": float(text_srcc),
-    "dpc_n": len(ids),
+    "dpc_n": len(ids), **chapter.evidence(),
 })

@@ -34,6 +34,9 @@
 # **Known deviations (smoke).** A small model (width 64, 32 slots, depths 1/1/2, dropout 0.1 instead of 0.5),
 # EfficientNet-Lite0 tokens + MiniLM sentences (see notebook 1), a fixed random orthonormal map 384 → 64 for
 # the text features, and a learned LayerNorm + Linear adapter 1280 → 64 for the visual tokens.
+#
+# **Rehearsal.** With `max_steps > 0` every training run is one epoch of at most `max_steps` optimiser steps;
+# the rehearsal's other parameters are notebook 1's (`n_synthetic=64`, `min_sentences=0`).
 
 # %% tags=["parameters"]
 profile = "smoke"
@@ -41,6 +44,11 @@ epochs = 8
 lr = 1e-3
 seed = 0
 data_root = ""
+max_steps = 0  # > 0: a rehearsal, at most this many optimiser steps per training stage
+weights = "pretrained"  # "random": the CLIP encoders built by name with random init
+manifest = ""  # full: runs/data/ava_manifest.csv, written by `python -m iaa_lib data check`
+n_synthetic = 600  # synthetic images
+min_sentences = 0  # full: 5, the released AVA filter on the real photos' comment sentences
 metrics_file = "runs/cdcm/02_train.json"
 
 # %%
@@ -51,8 +59,10 @@ import torch
 from iaa_lib.cdcm.ablation import reconstruction_of_zero
 from iaa_lib.cdcm.chapter import PROFILES, SYNTHETIC_MODELS, load_chapter
 from iaa_lib.training.evaluation import evaluate
+from iaa_lib.viz import mark_random_weights
 
 settings = PROFILES.resolve(profile, globals())
+mark_random_weights(settings.weights)
 
 # %% [markdown]
 # ## Data and splits
@@ -151,4 +161,6 @@ record_metrics(metrics_file, {
     **{f"final_{k}": v for k, v in memory_losses.items()}, "zero_rec_loss": zero_rec,
     "aux_weights": list(aux_weights), "aux_sweep_srcc": sweep["srcc"].tolist(),
     "sample_test_srcc": real_test["srcc"], "sample_test_plcc": real_test["plcc"], "sample_test_n": real_test["n"],
+    "train_epochs": {**{name: len(h["epochs"]) for name, (_, h) in runs.items()}, "sample": len(real_history["epochs"])},
+    **chapter.evidence(),
 })

@@ -24,11 +24,19 @@
 # **Known deviations.** Smoke data (synthetic set and the 77-photo AVA sample) instead of AVA with its comment
 # corpus; checkpoints chosen on validation, not test. The paper's only known number (Acc ≈ 0.87, from the
 # released checkpoint's file name) is on an unknown filtered AVA test subset and is **not comparable**.
+#
+# **Rehearsal.** With `max_steps > 0` every training run is one epoch of at most `max_steps` optimiser steps;
+# the rehearsal's other parameters are notebook 1's (`n_synthetic=64`, `min_sentences=0`).
 
 # %% tags=["parameters"]
 profile = "smoke"
 seed = 0
 data_root = ""
+max_steps = 0  # > 0: a rehearsal, at most this many optimiser steps per training stage
+weights = "pretrained"  # "random": the CLIP encoders built by name with random init
+manifest = ""  # full: runs/data/ava_manifest.csv, written by `python -m iaa_lib data check`
+n_synthetic = 600  # synthetic images
+min_sentences = 0  # full: 5, the released AVA filter on the real photos' comment sentences
 metrics_file = "runs/cdcm/03_evaluate.json"
 
 # %%
@@ -40,9 +48,10 @@ from torch.utils.data import DataLoader
 from iaa_lib.cdcm.chapter import PROFILES, SYNTHETIC_MODELS, load_chapter
 from iaa_lib.cdcm.data import split_datasets
 from iaa_lib.training.evaluation import evaluate
-from iaa_lib.viz import scatter_pred_true
+from iaa_lib.viz import scatter_pred_true, mark_random_weights
 
 settings = PROFILES.resolve(profile, globals())
+mark_random_weights(settings.weights)
 chapter = load_chapter(settings)
 syn_data = chapter.synthetic
 no_comments = split_datasets(chapter.data.synthetic, chapter.data.synthetic_splits, blank_comments=("test",))
@@ -182,4 +191,5 @@ record_metrics(metrics_file, {
     **{f"ablation_{key}_{k}": v[k] for key, v in zip(("vs_image_only", "vs_zero_memory"), ablation.values())
        for k in ("difference", "low", "high")},
     "ablation_vs_image_only_per_seed": ablation["CDCM-Net − image-only encoder"]["per_seed"], "sample_srcc": float(rows[4]["srcc"]), "test_n": int(rows[1]["n"]),
+    **chapter.evidence(),
 })

@@ -23,11 +23,19 @@
 # score loss and does not live in the text space.
 #
 # **Known deviations.** Smoke models of notebook 2; sentence features are the fixed 64-d projection of MiniLM.
+#
+# **Rehearsal.** With `max_steps > 0` every training run is one epoch of at most `max_steps` optimiser steps;
+# the rehearsal's other parameters are notebook 1's (`n_synthetic=64`, `min_sentences=0`).
 
 # %% tags=["parameters"]
 profile = "smoke"
 seed = 0
 data_root = ""
+max_steps = 0  # > 0: a rehearsal, at most this many optimiser steps per training stage
+weights = "pretrained"  # "random": the CLIP encoders built by name with random init
+manifest = ""  # full: runs/data/ava_manifest.csv, written by `python -m iaa_lib data check`
+n_synthetic = 600  # synthetic images
+min_sentences = 0  # full: 5, the released AVA filter on the real photos' comment sentences
 n_photos = 3
 metrics_file = "runs/cdcm/04_memory.json"
 
@@ -42,9 +50,10 @@ from torch.utils.data import DataLoader
 from iaa_lib.cdcm.chapter import PROFILES, load_chapter
 from iaa_lib.cdcm.data import recall_similarity, subset_rows
 from iaa_lib.losses import emd_loss
-from iaa_lib.viz import image_grid
+from iaa_lib.viz import image_grid, mark_random_weights
 
 settings = PROFILES.resolve(profile, globals())
+mark_random_weights(settings.weights)
 chapter = load_chapter(settings)
 syn, syn_splits, real, real_splits = chapter.data
 syn_data = chapter.synthetic
@@ -138,7 +147,8 @@ real_model = chapter.sample_model()[0].eval()
 photos = real_splits["test"][:n_photos]
 real_bank, real_similarity = recall_similarity(real_model, real, real_splits["train"], photos)
 near = real_similarity[:, 0]
-image_grid([real["image_dir"] / f"{i}.jpg" for i in photos], titles=photos)
+paths = real["frame"].set_index("image_id")["path"]
+image_grid([paths[i] for i in photos], titles=photos)
 plt.show()
 for photo, scores in zip(photos, near):
     top = scores.topk(2).indices.tolist()
@@ -180,5 +190,5 @@ record_metrics(metrics_file, {
     "confidence_img_error_spearman": float(np.nan_to_num(rho_img)),
     "confidence_txt_error_spearman": float(np.nan_to_num(rho_txt)),
     "mean_c_img": float(confidence[:, 0].mean()), "mean_c_txt": float(confidence[:, 1].mean()),
-    "fraction_c_txt_zero": dead_text,
+    "fraction_c_txt_zero": dead_text, **chapter.evidence(),
 })

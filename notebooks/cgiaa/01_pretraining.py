@@ -31,6 +31,12 @@
 # - *Attribute labels:* CG-IAA's "knowledge transfer" classifier is unreleased. The book uses a keyword lexicon
 #   refined by zero-shot similarity with an offline sentence encoder (all-MiniLM-L6-v2), documented in
 #   `iaa_lib.cgiaa.attributes`. In smoke mode the DPC critiques are labelled on a random subset.
+#
+# **Full profile and its rehearsal.** `profile="full"` reads AVA through the data check's manifest (`manifest`) and
+# takes each photo's comments from the shipped DPC critiques by AVA id (`comments_file` for another corpus). The
+# rehearsal (`max_steps=2, weights="random"`: CLIP ViT-B/16 built by name with random init, QuickGELU as OpenAI's;
+# the experts' decoder GPT-2 small's shape, random and frozen, over open_clip's bundled BPE since GPT-2's vocabulary
+# files are not shipped) runs it on the miniature AVA copy with `dpc_critiques=64`.
 
 # %% tags=["parameters"]
 profile = "smoke"
@@ -39,6 +45,9 @@ dpc_critiques = 150
 zero_shot_labels = True  # refine the lexicon's unsure labels with MiniLM
 seed = 0
 data_root = None
+max_steps = 0  # > 0: a rehearsal, at most this many optimiser steps per training stage
+weights = "pretrained"  # "random": CLIP ViT-B/16 and the GPT-2-size decoder built by name with random init
+manifest = ""  # full: runs/data/ava_manifest.csv, written by `python -m iaa_lib data check`
 metrics_file = "runs/cgiaa/01_pretraining.json"
 
 # %%
@@ -50,13 +59,15 @@ import pandas as pd
 import torch
 
 from iaa_lib.cgiaa.attributes import ATTRIBUTES, AttributeSplitter, attribute_counts, label_comments
-from iaa_lib.cgiaa.chapter import PROFILES, RUN_DIR, chapter_catalogue, start
+from iaa_lib.cgiaa.chapter import PROFILES, RUN_DIR, chapter_catalogue, config_evidence, main_source, start
 from iaa_lib.cgiaa.pipeline import (catalogue_sentences, embed_texts, first_last_mean, image_embeddings,
                                     retrieval_hits, vlap_stage)
 from iaa_lib.data.sample import load_dpc_comments
 from iaa_lib.paths import resolve
+from iaa_lib.viz import mark_random_weights
 
 settings = PROFILES.resolve(profile, globals())
+mark_random_weights(settings.weights)
 start(settings, gpt2=False)
 started = time.perf_counter()
 run_path = resolve(RUN_DIR)
@@ -100,16 +111,18 @@ plt.show()
 #
 # For each test image the text tower ranks the pool of all test comments; a hit is a retrieved comment that
 # is literally one of the image's own four comments. Chance = the share of the pool that is the image's own.
+# (Without a synthetic set, the full profile, the same check runs on the real test photos that have comments.)
 
 # %%
-test = catalogue[(catalogue["source"] == "synthetic") & (catalogue["split"] == "test")]
+test = catalogue[(catalogue["source"] == main_source(settings)) & (catalogue["split"] == "test")
+                 & catalogue["comments"].map(bool)]
 test_sentences = catalogue_sentences(test, ("test",))
 pool = sorted(test_sentences["text"].unique())
 pool_emb = embed_texts(clip, pool)
 test_emb = image_embeddings(clip, features[torch.tensor(test.index.to_numpy())])
 own = [set(test_sentences.loc[test_sentences["image_index"] == i, "text"]) for i in test.index]
-recall = {k: retrieval_hits(test_emb, pool_emb, pool, own, k) for k in (1, 5)}
-chance = float(np.mean([1 - np.prod([1 - len(o) / (len(pool) - j) for j in range(5)]) for o in own]))
+recall = {k: retrieval_hits(test_emb, pool_emb, pool, own, min(k, len(pool))) for k in (1, 5)}
+chance = float(np.mean([1 - np.prod([1 - len(o) / (len(pool) - j) for j in range(min(5, len(pool)))]) for o in own]))
 print(f"{len(test)} test images, pool of {len(pool)} distinct comments: hit@1 = {recall[1]:.2f} "
       f"(chance {np.mean([len(o) / len(pool) for o in own]):.2f}), hit@5 = {recall[5]:.2f} (chance {chance:.2f})")
 
@@ -117,7 +130,7 @@ print(f"{len(test)} test images, pool of {len(pool)} distinct comments: hit@1 = 
 from iaa_lib.data.images import load_rgb
 
 shown = test.index[:3]
-top = (test_emb[:3] @ pool_emb.t()).topk(3, dim=1).indices
+top = (test_emb[:3] @ pool_emb.t()).topk(min(3, len(pool)), dim=1).indices
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
 for ax, index, row in zip(axes, shown, top.tolist()):
     ax.imshow(load_rgb(catalogue.loc[index, "path"]))
@@ -184,11 +197,12 @@ elapsed = time.perf_counter() - started
 metrics = {
     "profile": settings.profile, "vlap_loss_first": first_loss, "vlap_loss_last": last_loss,
     "vlap_chance_loss": chance_loss, "retrieval_hit1": recall[1], "retrieval_hit5": recall[5],
-    "retrieval_hit5_chance": chance, "n_test_images": len(test), "lexicon_synthetic_accuracy": synthetic_accuracy,
+    "retrieval_hit5_chance": chance, "n_test_images": len(test),
+    **({"lexicon_synthetic_accuracy": synthetic_accuracy} if len(synthetic_sentences) else {}),
     "n_dpc_critiques_labelled": len(dpc_keys), "n_dpc_sentences": len(dpc_labels),
     **{f"dpc_{a}": int((dpc_labels["attribute"] == a).sum()) for a in ATTRIBUTES},
     **{f"real_{a}": int((real_labels["attribute"] == a).sum()) for a in ATTRIBUTES},
-    "seconds": elapsed,
+    "vlap_steps_run": len(vlap_history["loss"]), "seconds": elapsed, **config_evidence(settings, clip),
 }
 from iaa_lib.book.runner import record_metrics
 

@@ -32,6 +32,11 @@
 #   synthetic-style sentences. The real photos' comments are shown beside them for an honest comparison.
 # - The caption loss ignores exactly the padded positions; the released code pads with id 0 and ignores id 0
 #   (so a real "!" is never learned): that variant is `loss_padding="as_published"`, compared below.
+#
+# **Rehearsal.** With `max_steps > 0` every training stage takes at most `max_steps` optimiser steps. The rehearsal
+# also passes `max_generate=2` (a beam-5 step of the GPT-2-size decoder over 49,408 ids for every photo costs
+# seconds on 2 CPU cores, so 67-token critiques for the whole copy would take many minutes), `expert_batch=8` (at
+# 40 captions the four mappers' AdamW state and the decoder's activations come to about 8 GB).
 
 # %% tags=["parameters"]
 profile = "smoke"
@@ -40,6 +45,11 @@ n_show = 4
 seed = 0
 data_root = None
 gpt2_path = None
+max_steps = 0  # > 0: a rehearsal, at most this many optimiser steps per training stage
+weights = "pretrained"  # "random": CLIP ViT-B/16 and the GPT-2-size decoder built by name with random init
+manifest = ""  # full: runs/data/ava_manifest.csv, written by `python -m iaa_lib data check`
+max_generate = None  # longest generated critique in tokens (None: the config's, 67 in full)
+expert_batch = 64  # captions per expert training step (full: 40)
 metrics_file = "runs/cgiaa/02_critiques.json"
 
 # %%
@@ -52,15 +62,17 @@ import torch
 
 from iaa_lib.blocks.text import split_sentences
 from iaa_lib.cgiaa.attributes import ATTRIBUTES
-from iaa_lib.cgiaa.chapter import PROFILES, RUN_DIR, chapter_catalogue, start
+from iaa_lib.cgiaa.chapter import PROFILES, RUN_DIR, chapter_catalogue, config_evidence, main_source, start
 from iaa_lib.cgiaa.model import ATTRIBUTE_TITLES, caption_loss
 from iaa_lib.cgiaa.pipeline import (attribute_splitter, caption_nll, critiques_stage, expert_captions, experts_stage,
                                     first_last_mean, image_embeddings, vlap_stage)
 from iaa_lib.cgiaa.tokenizer import canonical_text
 from iaa_lib.data.images import load_rgb
 from iaa_lib.paths import resolve
+from iaa_lib.viz import mark_random_weights
 
 settings = PROFILES.resolve(profile, globals())
+mark_random_weights(settings.weights)
 start(settings)
 started = time.perf_counter()
 run_path = resolve(RUN_DIR)
@@ -79,6 +91,8 @@ splitter = attribute_splitter(settings.zero_shot)  # keyword lexicon (+ MiniLM z
 sources = ("synthetic",) if settings.n_synthetic else ("ava_sample",)
 captions = expert_captions(catalogue, splitter, ("train",), sources)
 val_captions = expert_captions(catalogue, splitter, ("val",), sources)
+if val_captions.empty:  # no validation photo has a comment (the miniature AVA copy): hold out the test captions
+    val_captions = expert_captions(catalogue, splitter, ("test",), sources)
 print(f"{len(captions)} training captions from {captions['image_index'].nunique()} images; per attribute:")
 captions["attribute"].value_counts().reindex(ATTRIBUTES)
 
@@ -131,15 +145,16 @@ def own_sentences(index: int, attribute: str) -> set[str]:
 
 
 synthetic_train = catalogue[(catalogue["source"] == "synthetic") & (catalogue["split"] == "train")]
+scored = ATTRIBUTES if len(synthetic_test) else ()  # the templated comments are the reference: synthetic images only
 match = {a: float(np.mean([table.loc[i, a] in own_sentences(i, a) for i in synthetic_test.index]))
-         for a in ATTRIBUTES}
+         for a in scored}
 match_train = {a: float(np.mean([table.loc[i, a] in own_sentences(i, a) for i in synthetic_train.index[:100]]))
-               for a in ATTRIBUTES}
+               for a in scored}
 train_sentences = captions.assign(canon=captions["sentence"].map(lambda s: tokenizer.decode(tokenizer.encode(s))))
 chance = {a: float(np.mean([np.mean([s in own_sentences(i, a) for s in
                                      train_sentences.loc[train_sentences["attribute"] == a, "canon"].sample(
                                          200, replace=True, random_state=settings.seed)])
-                            for i in synthetic_test.index[:30]])) for a in ATTRIBUTES}
+                            for i in synthetic_test.index[:30]])) for a in scored}
 pd.DataFrame({"test images: generated = an own sentence": match,
               "train images (captions seen in training)": match_train,
               "chance: random training sentence": chance}).round(3)
@@ -174,7 +189,8 @@ def show_critiques(indices, title):
     plt.show()
 
 
-show_critiques(list(synthetic_test.index[:n_show]), "held-out synthetic images")
+if len(synthetic_test):  # the full profile has no synthetic set
+    show_critiques(list(synthetic_test.index[:n_show]), "held-out synthetic images")
 
 # %% [markdown]
 # ### Real AVA photos: what the smoke experts write about photographs they were not built for
@@ -189,7 +205,8 @@ show_critiques(list(real_with_comments.index[:n_show]), "real AVA photos (expert
 # Beam search keeps 5 running hypotheses and pools finished ones; its score is the mean token log-probability.
 
 # %%
-sample = embeddings[torch.tensor(synthetic_test.index[:64].to_numpy())]
+demo_test = catalogue[(catalogue["source"] == main_source(settings)) & (catalogue["split"] == "test")]
+sample = embeddings[torch.tensor(demo_test.index[:64].to_numpy())]
 rows = []
 for attribute in ATTRIBUTES:
     beam = experts.generate(attribute, sample, tokenizer.stop_ids, cfg.max_generate, beam_width=cfg.beam_width)
@@ -215,10 +232,11 @@ elapsed = time.perf_counter() - started
 metrics = {
     "profile": settings.profile, "expert_loss_first": first_loss, "expert_loss_last": last_loss, "expert_val_nll": val_nll,
     "unigram_val_nll": unigram_nll, "vocab_size": tokenizer.vocab_size, "n_captions": len(captions),
-    **{f"match_{a}": match[a] for a in ATTRIBUTES}, **{f"chance_{a}": chance[a] for a in ATTRIBUTES},
-    **{f"match_train_{a}": match_train[a] for a in ATTRIBUTES},
+    **{f"match_{a}": match[a] for a in scored}, **{f"chance_{a}": chance[a] for a in scored},
+    **{f"match_train_{a}": match_train[a] for a in scored},
     "beam_ge_greedy": float(decoding["beam >= greedy"].mean()),
     "loss_mask_bang": losses["mask"], "loss_as_published_bang": losses["as_published"], "seconds": elapsed,
+    "n_decoded": len(sample), "expert_steps_run": len(expert_history["loss"]), **config_evidence(settings, clip, experts, tokenizer),
 }
 from iaa_lib.book.runner import record_metrics
 

@@ -40,6 +40,11 @@
 #   and the 77 real AVA photos (46/16/15) scored with their own small head.
 # - "Real comments" on the synthetic set are its templated comments, one per attribute; the "general" one is
 #   written from the true score, so this condition is an upper bound, not a fair competitor.
+#
+# **Rehearsal.** With `max_steps > 0` every training stage takes at most `max_steps` optimiser steps. The rehearsal
+# also passes `max_generate=2` (a beam-5 step of the GPT-2-size decoder over 49,408 ids for every photo costs
+# seconds on 2 CPU cores, so 67-token critiques for the whole copy would take many minutes), `expert_batch=8` (at
+# 40 captions the four mappers' AdamW state and the decoder's activations come to about 8 GB).
 
 # %% tags=["parameters"]
 profile = "smoke"
@@ -49,6 +54,11 @@ critique_protocol = "cross_fitted"
 seed = 0
 data_root = None
 gpt2_path = None
+max_steps = 0  # > 0: a rehearsal, at most this many optimiser steps per training stage
+weights = "pretrained"  # "random": CLIP ViT-B/16 and the GPT-2-size decoder built by name with random init
+manifest = ""  # full: runs/data/ava_manifest.csv, written by `python -m iaa_lib data check`
+max_generate = None  # longest generated critique in tokens (None: the config's, 67 in full)
+expert_batch = 64  # captions per expert training step (full: 40)
 metrics_file = "runs/cgiaa/03_scoring.json"
 
 # %%
@@ -60,13 +70,14 @@ import pandas as pd
 import torch
 
 from iaa_lib.cgiaa.attributes import ATTRIBUTES
-from iaa_lib.cgiaa.chapter import PROFILES, load_chapter
+from iaa_lib.cgiaa.chapter import PROFILES, config_evidence, load_chapter, main_source
 from iaa_lib.cgiaa.diagnostics import ridge_probe_srcc, top_share
 from iaa_lib.cgiaa.pipeline import critique_embeddings
-from iaa_lib.viz import scatter_pred_true
+from iaa_lib.viz import mark_random_weights, scatter_pred_true
 
 started = time.perf_counter()
 settings = PROFILES.resolve(profile, globals())
+mark_random_weights(settings.weights)
 
 # %% [markdown]
 # ## Stages 1–2 (loaded from notebooks 1 and 2) and the critique cache
@@ -87,13 +98,13 @@ print(f"visual features {tuple(features.shape)}, generated-critique embeddings {
 
 # %%
 synthetic = catalogue[catalogue["source"] == "synthetic"]
-rows = chapter.split_rows("synthetic")
-real_text = torch.zeros_like(generated)
-if len(synthetic):
+rows = chapter.split_rows(main_source(settings))  # the real photos when there is no synthetic set (full profile)
+conditions = {"image only": (features, None), "image + generated critiques": (features, generated)}
+if len(synthetic):  # one templated comment per attribute: real photos have no such four
+    real_text = torch.zeros_like(generated)
     real_text[synthetic.index] = critique_embeddings(stages.clip, list(synthetic["comments"]))
-conditions = {"image only": (features, None), "image + generated critiques": (features, generated),
-              "image + real comments (upper bound)": (features, real_text),
-              "generated critiques only (text-only)": (None, generated)}
+    conditions["image + real comments (upper bound)"] = (features, real_text)
+conditions["generated critiques only (text-only)"] = (None, generated)
 results, predictions, histories = {}, {}, {}
 for name, (visual, text) in conditions.items():
     tag = name.split(" (")[0].replace(" + ", "_").replace(" ", "_")
@@ -109,7 +120,7 @@ synthetic_table.round(3)
 # on every run; nothing here is tuned to make a condition win.
 
 # %%
-fig, axes = plt.subplots(1, 4, figsize=(15, 3.4))
+fig, axes = plt.subplots(1, len(predictions), figsize=(15, 3.4))
 for ax, (name, frame) in zip(axes, predictions.items()):
     scatter_pred_true(frame["mos"], frame["pred_mos"], ax=ax)
     ax.set_title(f"{name}\nSRCC {results[name]['srcc']:.3f}", fontsize=8)
@@ -198,10 +209,12 @@ ablation.round(3)
 # two most frequent sentences among the training captions of an attribute and among its generated test critiques.
 
 # %%
-factors = chapter.synthetic_factors().reindex(catalogue.index)  # NaN outside the synthetic rows (never used)
 inputs = {"pooled visual feature": features, "VLAP embedding (prefix input)": stages.embeddings}
-probe = pd.DataFrame({name: {f: ridge_probe_srcc(x, factors[f], rows["train"], rows["test"]) for f in factors}
-                      for name, x in inputs.items()})
+probe = pd.DataFrame()  # the factors are known for synthetic images only
+if len(synthetic):
+    factors = chapter.synthetic_factors().reindex(catalogue.index)  # NaN outside the synthetic rows (never used)
+    probe = pd.DataFrame({name: {f: ridge_probe_srcc(x, factors[f], rows["train"], rows["test"]) for f in factors}
+                          for name, x in inputs.items()})
 captions = stages.captions
 concentration = pd.DataFrame({attribute: {
     "training captions": top_share(captions.loc[captions["attribute"] == attribute, "sentence"].str.lower()),
@@ -225,7 +238,7 @@ display(probe.round(3), concentration.round(3))
 elapsed = time.perf_counter() - started
 short = {"image only": "image", "image + generated critiques": "image_generated",
          "image + real comments (upper bound)": "image_real", "generated critiques only (text-only)": "text_only"}
-metrics = {"profile": settings.profile, "seconds": elapsed}
+metrics = {"profile": settings.profile, "seconds": elapsed, **config_evidence(settings, stages.clip, stages.experts)}
 for name, r in results.items():
     metrics.update({f"synthetic_{short[name]}_{k}": r[k] for k in ("srcc", "plcc", "acc", "emd1")})
     losses = [e["train_loss"] for e in histories[name]["epochs"]]

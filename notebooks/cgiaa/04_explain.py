@@ -25,6 +25,11 @@
 # **Known deviations.** *Smoke profile:* synthetic 96-px images, frozen towers, tiny experts (see notebooks 1–3).
 # "Dropping" a critique replaces its embedding by the mean training embedding of that attribute (an uninformative
 # critique) rather than zeros, which the head never saw.
+#
+# **Rehearsal.** With `max_steps > 0` every training stage takes at most `max_steps` optimiser steps. The rehearsal
+# also passes `max_generate=2` (a beam-5 step of the GPT-2-size decoder over 49,408 ids for every photo costs
+# seconds on 2 CPU cores, so 67-token critiques for the whole copy would take many minutes), `expert_batch=8` (at
+# 40 captions the four mappers' AdamW state and the decoder's activations come to about 8 GB) and `ig_steps=2` (each step is a ViT-B/16 pass with gradients).
 
 # %% tags=["parameters"]
 profile = "smoke"
@@ -33,6 +38,11 @@ critique_protocol = "cross_fitted"
 seed = 0
 data_root = None
 gpt2_path = None
+max_steps = 0  # > 0: a rehearsal, at most this many optimiser steps per training stage
+weights = "pretrained"  # "random": CLIP ViT-B/16 and the GPT-2-size decoder built by name with random init
+manifest = ""  # full: runs/data/ava_manifest.csv, written by `python -m iaa_lib data check`
+max_generate = None  # longest generated critique in tokens (None: the config's, 67 in full)
+expert_batch = 64  # captions per expert training step (full: 40)
 ig_steps = 16
 metrics_file = "runs/cgiaa/04_explain.json"
 
@@ -46,14 +56,16 @@ import pandas as pd
 import torch
 
 from iaa_lib.cgiaa.attributes import ATTRIBUTES
-from iaa_lib.cgiaa.chapter import PROFILES, load_chapter
+from iaa_lib.cgiaa.chapter import PROFILES, config_evidence, load_chapter, main_source
 from iaa_lib.cgiaa.model import ATTRIBUTE_TITLES
 from iaa_lib.cgiaa.pipeline import load_image_batch
 from iaa_lib.data.images import load_rgb
 from iaa_lib.metrics import predicted_mos, srcc
+from iaa_lib.viz import mark_random_weights
 
 started = time.perf_counter()
 settings = PROFILES.resolve(profile, globals())
+mark_random_weights(settings.weights)
 
 # %% [markdown]
 # ## Stages 1–3 (loaded from the earlier notebooks)
@@ -62,7 +74,7 @@ settings = PROFILES.resolve(profile, globals())
 chapter = load_chapter(settings)
 catalogue, clip, features = chapter.catalogue, chapter.stages.clip, chapter.stages.features
 texts, generated = chapter.critiques()  # the settings' critique_protocol (notebook 3)
-rows = chapter.split_rows("synthetic" if settings.n_synthetic else "ava_sample")
+rows = chapter.split_rows(main_source(settings))
 head, _, test_metrics, _ = chapter.map_head("image_generated_critiques", features, generated, rows)
 head.eval()
 print(f"image + generated critiques head: test SRCC {test_metrics['srcc']:.3f} on {test_metrics['n']} images")
@@ -176,7 +188,8 @@ elapsed = time.perf_counter() - started
 metrics = {"profile": settings.profile, "test_srcc": base_srcc, "n_test": len(rows["test"]),
            **{f"delta_srcc_{a}": delta_srcc[a] for a in ATTRIBUTES},
            **{f"moves_most_{a}": int(counts[a]) for a in ATTRIBUTES},
-           "ig_completeness_gap_max": max(gaps), "seconds": elapsed}
+           "ig_completeness_gap_max": max(gaps), "ig_steps": settings.ig_steps, "seconds": elapsed,
+           **config_evidence(settings, clip, chapter.stages.experts)}
 from iaa_lib.book.runner import record_metrics
 
 record_metrics(metrics_file, metrics)
