@@ -71,6 +71,14 @@ def mini_ava(tmp_path_factory):
     return build_mini_ava(tmp_path_factory.mktemp("mini_ava"))
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """Tests that read the full-profile rehearsal are slow (about an hour of CPU on 2 cores): run them with -m slow."""
+    for item in items:
+        if "rehearsal_runs" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def rehearsal_runs(tmp_path_factory) -> dict:
     """Every notebook's full profile rehearsed once per session (iaa_lib.book.rehearsal: the miniature AVA, 2 optimiser

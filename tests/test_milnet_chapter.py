@@ -35,7 +35,9 @@ def test_full_profile_is_the_official_schedule():
     recipe = PROFILES.full.recipe()
     assert (recipe.config, recipe.epochs, recipe.batch_size, recipe.lr, recipe.schedule, recipe.step_epochs,
             recipe.gamma, recipe.num_references) == ("full", 10, 128, 3e-4, "step", 3, 0.1, 4)
-    assert PROFILES.full.image_size is None and PROFILES.full.real_dataset == "ava"
+    # real photos at each backbone's own input size; the synthetic set's features at its own 96 px
+    assert PROFILES.full.real_image_size is None and PROFILES.full.real_dataset == "ava"
+    assert PROFILES.full.image_size == PROFILES.full.synthetic_size == 96
 
 
 def test_comparison_uses_the_chapter_recipe():

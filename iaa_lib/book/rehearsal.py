@@ -38,6 +38,17 @@ EXTRA_PARAMETERS: dict[str, dict[str, Any]] = {
     "notebooks/eat/02_train": {"batch_size": 2},
     "notebooks/eat/03_evaluate": {"batch_size": 2, "official_checkpoint": f"<folder>/{RELEASED_CHECKPOINT}"},
     "notebooks/eat/04_attention": {"batch_size": 2, "ig_steps": 4},
+    **{f"notebooks/milnet/{name}": {"n_synthetic": 60}
+       for name in ("01_references", "02_train", "03_evaluate", "04_graph")},
+    "notebooks/ssmr/02_train": {"n_synthetic": 40},
+    "notebooks/ssmr/03_evaluate": {"n_synthetic": 40},
+    "notebooks/cdcm/01_data": {"n_synthetic": 64, "min_sentences": 0, "n_dpc": 16},
+    **{f"notebooks/cdcm/{name}": {"n_synthetic": 64, "min_sentences": 0}
+       for name in ("02_train", "03_evaluate", "04_memory")},
+    "notebooks/cgiaa/01_pretraining": {"dpc_critiques": 64},
+    "notebooks/cgiaa/02_critiques": {"max_generate": 2, "expert_batch": 8},
+    "notebooks/cgiaa/03_scoring": {"max_generate": 2, "expert_batch": 8},
+    "notebooks/cgiaa/04_explain": {"max_generate": 2, "expert_batch": 8, "ig_steps": 2},
 }
 
 
