@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from iaa_lib.blocks.text_scoring import (EmbeddingTable, cached_text_embeddings, content_key, encode_texts, fit_ridge,
+from iaa_lib.blocks.text import encode_texts
+from iaa_lib.blocks.text_scoring import (EmbeddingTable, cached_text_embeddings, fit_ridge,
                                          fit_tfidf, pooled_embeddings, prediction_frame, top_terms)
 from iaa_lib.data.critiques import (assert_no_shared_critiques, critique_split, critique_summary, join_critiques,
                                     normalise_critique)
@@ -107,22 +108,26 @@ def test_encode_texts_keeps_input_order_while_batching_by_length():
     assert out[:, 0].tolist() == [4, 1, 2, 6, 1] and out[:, 1].tolist() == [4, 0, 2, 0, 1]
 
 
-def test_embedding_cache_is_keyed_by_content(tmp_path, monkeypatch):
-    encoder = FakeEncoder()
-    monkeypatch.setattr("iaa_lib.blocks.backbones.create_text_encoder", lambda name, weights=None: encoder)
+def test_embedding_cache_encodes_each_text_once_and_loads_no_encoder_when_warm(tmp_path, monkeypatch):
+    built = []
+    monkeypatch.setattr("iaa_lib.blocks.backbones.create_text_encoder",
+                        lambda name, weights=None: built.append(FakeEncoder()) or built[-1])
     first = cached_text_embeddings(["a", "bb"], tmp_path, progress=False)
-    again = cached_text_embeddings(["a", "bb"], tmp_path, progress=False)
-    assert torch.equal(first, again) and encoder.calls == 1  # the second call read the file
-    cached_text_embeddings(["bb", "a"], tmp_path, progress=False)
-    assert encoder.calls == 2 and len(list(tmp_path.glob("text_*.pt"))) == 2
-    assert content_key("minilm", None, ["a"]) != content_key("minilm", "other", ["a"])
+    again = cached_text_embeddings(["bb", "a"], tmp_path, progress=False)
+    assert len(built) == 1 and built[0].calls == 1  # the second call read the file and built no encoder
+    assert torch.equal(again, first.flip(0))
+    more = cached_text_embeddings(["a", "ccc"], tmp_path, progress=False)
+    assert len(built) == 2 and built[1].calls == 1 and more[1].tolist() == [3.0, 0.0, 1.0]  # only "ccc" encoded
+    assert len(list(tmp_path.glob("sentences_*.pt"))) == 1
+    cached_text_embeddings(["a"], tmp_path, weights="other", progress=False)
+    assert len(list(tmp_path.glob("sentences_*.pt"))) == 2  # other weights: another file
 
 
 def test_an_unreadable_embedding_cache_is_rebuilt_with_a_warning(tmp_path, monkeypatch):
     encoder = FakeEncoder()
     monkeypatch.setattr("iaa_lib.blocks.backbones.create_text_encoder", lambda name, weights=None: encoder)
     first = cached_text_embeddings(["a", "bb"], tmp_path, progress=False)
-    (cache,) = tmp_path.glob("text_*.pt")
+    (cache,) = tmp_path.glob("sentences_*.pt")
     cache.write_bytes(cache.read_bytes()[:20])  # a file cut short
     with pytest.warns(UserWarning, match=cache.name):
         again = cached_text_embeddings(["a", "bb"], tmp_path, progress=False)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -59,20 +59,36 @@ def comment_sentences(comments: Sequence[str], variant: str = "textbook") -> lis
     return [s for comment in comments for s in split_sentences(comment, variant)]
 
 
+def encode_texts(encoder: nn.Module, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> torch.Tensor:
+    """[len(texts), dim] float32 CPU embeddings; texts are batched by length (less padding), optionally behind a
+    tqdm bar."""
+    from tqdm.auto import tqdm
+
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out = torch.zeros(len(texts), int(encoder.dim))
+    for start in tqdm(range(0, len(order), batch_size), desc="encoding texts", unit="batch", disable=not progress):
+        rows = order[start:start + batch_size]
+        out[torch.tensor(rows)] = encoder.encode([texts[i] for i in rows], batch_size=batch_size).float().cpu()
+    return out
+
+
 class SentenceFeatureCache:
-    """Per-sentence features of one text encoder, cached in <cache_dir>/sentences_<fingerprint of encoder
-    name + weights>.pt (written atomically; a truncated cache is reported with a warning and rebuilt).
+    """The book's one cache of frozen sentence features: per-text rows of one text encoder in
+    <cache_dir>/sentences_<fingerprint of encoder name + weights>.pt (written atomically; a truncated cache is
+    reported with a warning and rebuilt).
 
-    features(texts) encodes only texts not cached yet and returns [len(texts), dim] float32 rows."""
+    encoder: the module, or a zero-argument factory called only when a text is missing (a warm cache then loads no
+    model). features(texts) encodes only texts not cached yet and returns [len(texts), dim] float32 rows."""
 
-    def __init__(self, encoder: nn.Module, encoder_name: str, weights: str | None, cache_dir: str | os.PathLike,
-                 batch_size: int = 128) -> None:
-        self.encoder = encoder
-        self.batch_size = batch_size
+    def __init__(self, encoder: nn.Module | Callable[[], nn.Module], encoder_name: str, weights: str | None,
+                 cache_dir: str | os.PathLike, batch_size: int = 128, progress: bool = False) -> None:
+        self.encoder = encoder if isinstance(encoder, nn.Module) else None
+        self._factory = None if isinstance(encoder, nn.Module) else encoder
+        self.batch_size, self.progress = batch_size, progress
         key = fingerprint(encoder_name, str(weights))
         self.path = resolve(cache_dir) / f"sentences_{key}.pt"
         self.rows: dict[str, int] = {}
-        self.table = torch.zeros(0, int(encoder.dim))
+        self.table: torch.Tensor | None = None
         saved = read_torch_cache(self.path)
         if saved is not None:
             if saved["encoder"] != encoder_name or saved["weights"] != str(weights):
@@ -81,17 +97,23 @@ class SentenceFeatureCache:
             self.table = saved["features"]
         self.encoder_name, self.weights = encoder_name, str(weights)
 
+    def _encoder(self) -> nn.Module:
+        if self.encoder is None:
+            self.encoder = self._factory()
+        return self.encoder
+
     def features(self, texts: Sequence[str]) -> torch.Tensor:
         """[len(texts), dim] float32 features (CPU), encoding and saving the missing ones."""
         missing = list(dict.fromkeys(t for t in texts if t not in self.rows))
         if missing:
-            new = self.encoder.encode(missing, batch_size=self.batch_size).float().cpu()
+            new = encode_texts(self._encoder(), missing, self.batch_size, self.progress)
             self.rows.update({t: len(self.rows) + i for i, t in enumerate(missing)})
-            self.table = torch.cat([self.table, new])
+            self.table = new if self.table is None else torch.cat([self.table, new])
             atomic_torch_save({"encoder": self.encoder_name, "weights": self.weights, "texts": list(self.rows),
                                "features": self.table}, self.path)
         if not texts:
-            return torch.zeros(0, self.table.shape[1])
+            dim = self.table.shape[1] if self.table is not None else int(self._encoder().dim)
+            return torch.zeros(0, dim)
         return self.table[torch.tensor([self.rows[t] for t in texts])]
 
 

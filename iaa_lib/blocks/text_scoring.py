@@ -1,4 +1,4 @@
-"""Scores from text alone: frozen sentence embeddings cached by content hash, image-level pooling, and the two
+"""Scores from text alone: frozen sentence embeddings (the one sentence cache of blocks.text), image-level pooling, and the two
 linear baselines (TF-IDF + ridge, the floor; mean MiniLM sentence embedding + ridge), ridge strength chosen on val.
 
 Predictions come as frames (image_id, pred_mos[, pred_dist_1..10]) so every text model is scored the same way.
@@ -12,50 +12,22 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 
-from iaa_lib.files import atomic_torch_save, read_torch_cache
+from iaa_lib.blocks.text import SentenceFeatureCache
 from iaa_lib.metrics import srcc
-from iaa_lib.paths import resolve
-from iaa_lib.training.fingerprint import fingerprint
 
 RIDGE_ALPHAS = (0.1, 1.0, 10.0, 100.0)
 
 
-def encode_texts(encoder: nn.Module, texts: Sequence[str], batch_size: int = 64, progress: bool = True) -> torch.Tensor:
-    """[len(texts), dim] float32 CPU embeddings; texts are batched by length (less padding) behind a tqdm bar."""
-    from tqdm.auto import tqdm
-
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    out = torch.zeros(len(texts), int(encoder.dim))
-    starts = range(0, len(order), batch_size)
-    for start in tqdm(starts, desc="encoding texts", unit="batch", disable=not progress):
-        rows = order[start:start + batch_size]
-        out[torch.tensor(rows)] = encoder.encode([texts[i] for i in rows], batch_size=batch_size).float().cpu()
-    return out
-
-
-def content_key(encoder_name: str, weights: str | None, texts: Sequence[str]) -> str:
-    """16-hex fingerprint of the encoder name, its weights and the texts in order (the embedding cache's file key)."""
-    return fingerprint(encoder_name, None if weights is None else str(weights), list(texts))
-
-
 def cached_text_embeddings(texts: Sequence[str], cache_dir: str | os.PathLike, encoder_name: str = "minilm",
                            weights: str | None = None, batch_size: int = 64, progress: bool = True) -> torch.Tensor:
-    """[len(texts), dim] embeddings from <cache_dir>/text_<content_key>.pt, encoding (and saving) them on a miss."""
-    path = resolve(cache_dir) / f"text_{content_key(encoder_name, weights, texts)}.pt"
-    saved = read_torch_cache(path)
-    if saved is not None:
-        if saved["n_texts"] != len(texts) or saved["encoder"] != encoder_name:
-            raise ValueError(f"{path}: holds {saved['n_texts']} {saved['encoder']} embeddings, expected "
-                             f"{len(texts)} {encoder_name}; delete the file")
-        return saved["features"]
+    """[len(texts), dim] embeddings through the book's one sentence cache (blocks.text.SentenceFeatureCache in
+    cache_dir), encoding (and saving) only the texts it does not hold yet."""
     from iaa_lib.blocks.backbones import create_text_encoder
 
-    features = encode_texts(create_text_encoder(encoder_name, weights=weights), texts, batch_size, progress)
-    atomic_torch_save({"encoder": encoder_name, "weights": str(weights), "n_texts": len(texts), "features": features},
-                      path)
-    return features
+    cache = SentenceFeatureCache(lambda: create_text_encoder(encoder_name, weights=weights), encoder_name, weights,
+                                 cache_dir, batch_size=batch_size, progress=progress)
+    return cache.features(texts)
 
 
 class EmbeddingTable:

@@ -79,9 +79,12 @@ class BenchmarkSettings:
 
 @dataclass(frozen=True)
 class CritiqueSettings:
-    """05_real_critiques: epochs of the two paper heads, bootstrap resamples, torch threads."""
+    """05_real_critiques: the two paper heads' size (cdcm_config: a CDCM-Net config name; map_hidden: the MAP head's
+    hidden width) and epochs, bootstrap resamples, torch threads."""
 
+    cdcm_config: str = "smoke"
     cdcm_epochs: int = 6
+    map_hidden: int = 128
     map_epochs: int = 15
     n_boot: int = 500
     threads: int = 1
@@ -96,4 +99,4 @@ FAILURE_PROFILES = Profiles(smoke=FailureSettings(), full=FailureSettings(profil
 BENCHMARK_PROFILES = Profiles(smoke=BenchmarkSettings(), full=BenchmarkSettings(
     device="auto", batch_size=16, steps=20, warmup=3, threads=0, isolate="mode"))
 CRITIQUE_PROFILES = Profiles(smoke=CritiqueSettings(), full=CritiqueSettings(
-    cdcm_epochs=20, map_epochs=40, n_boot=1000, threads=0))
+    cdcm_config="full", cdcm_epochs=20, map_hidden=512, map_epochs=40, n_boot=1000, threads=0))

@@ -16,6 +16,7 @@ from torch import nn
 
 from iaa_lib.blocks.decoding import DecodeResult, PrefixLMDecoder, beam_search, greedy_decode
 from iaa_lib.blocks.gpt import GPT, GPTConfig, load_gpt2
+from iaa_lib.metrics import predicted_mos
 
 ATTRIBUTES = ("colour_and_light", "composition", "depth_and_focus", "general")
 ATTRIBUTE_TITLES = {"colour_and_light": "Colour & light", "composition": "Composition",
@@ -341,6 +342,18 @@ class MAPHead(nn.Module):
             parts.append(critique_embeddings.flatten(1))
         out = self.mlp(torch.cat(parts, dim=1))
         return torch.sigmoid(out.squeeze(1)) if self.n_bins == 1 else torch.softmax(out.float(), dim=-1)
+
+
+class ScoreFromPixels(nn.Module):
+    """Predicted mean score (B,) from normalised images (B, 3, H, W), one image's critiques (1, C, E) held fixed:
+    the function integrated gradients differentiates."""
+
+    def __init__(self, clip: AestheticCLIP, head: MAPHead, critiques: torch.Tensor) -> None:
+        super().__init__()
+        self.clip, self.head, self.critiques = clip, head, critiques
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return predicted_mos(self.head(self.clip.image_features(image), self.critiques.expand(image.shape[0], -1, -1)))
 
 
 class CGIAA(nn.Module):

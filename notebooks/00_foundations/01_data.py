@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # The data: AVA votes, the embedded sample, splits and the leak guard
+# # Foundations 1 · The data: AVA votes, the embedded sample, splits and the leak guard
 #
 # > What an aesthetic label is, what the datasets look like, and how the book keeps test images out of training.
 #

@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # Metrics and losses: SRCC, PLCC, accuracy and the EMD variants
+# # Foundations 2 · Metrics and losses: SRCC, PLCC, accuracy and the EMD variants
 #
 # > The numbers every chapter reports, and what the as-published loss variants of EAT and MILNet change.
 #

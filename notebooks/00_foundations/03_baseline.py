@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # A NIMA-style baseline, trained through the book's engine
+# # Foundations 3 · A NIMA-style baseline, trained through the book's engine
 #
 # > An ImageNet backbone and a 10-bin softmax head, trained with the EMD: the yardstick for every paper chapter.
 #

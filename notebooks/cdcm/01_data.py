@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # CDCM-Net 1: images, their comments, and how comments become features
+# # CDCM-Net 1 · Images, their comments, and how comments become features
 #
 # > CDCM-Net learns from photos *with* comments and must score photos *without* them: here is the data of both kinds.
 #

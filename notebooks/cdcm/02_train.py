@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # CDCM-Net 2: training with comments so that testing needs none
+# # CDCM-Net 2 · Training with comments so that testing needs none
 #
 # > The memory learns to recall comment features from image tokens; the fusion learns how much to trust each modality.
 #

@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # CDCM-Net 3: evaluation without comments
+# # CDCM-Net 3 · Evaluation without comments
 #
 # > Image only, image + recalled comments, image + real comments: how much of the comments' value does the memory recover?
 #

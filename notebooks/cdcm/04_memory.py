@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # CDCM-Net 4: what the memory remembers, and whether confidence tracks error
+# # CDCM-Net 4 · What the memory remembers, and whether confidence tracks error
 #
 # > Which slots an image addresses, which training comments its recalled text resembles, and what the confidences mean.
 #

@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # CG-IAA (1/4): aesthetic vision-language pretraining and attribute-labelled comments
+# # CG-IAA 1 · Aesthetic vision-language pretraining and attribute-labelled comments
 #
 # > A CLIP is pulled towards aesthetic critiques by contrastive training, and comment sentences are sorted into
 # > colour & light, composition, depth & focus and general feeling.

@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # CG-IAA (2/4): four attribute experts that write critiques
+# # CG-IAA 2 · Four attribute experts that write critiques
 #
 # > One ClipCap-style generator per attribute turns the aesthetic-CLIP image embedding into a one-sentence critique.
 #

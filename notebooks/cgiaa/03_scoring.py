@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # CG-IAA (3/4): scoring with generated critiques
+# # CG-IAA 3 · Scoring with generated critiques
 #
 # > The four generated critiques are embedded by the aesthetic text tower, concatenated with the visual feature,
 # > and mapped to a 10-bin score distribution.

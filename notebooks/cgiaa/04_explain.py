@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # CG-IAA (4/4): explaining a score with critiques
+# # CG-IAA 4 · Explaining a score with critiques
 #
 # > Each photo gets four attribute critiques; removing one at a time shows which critique moves the score, and an
 # > attribution map shows which pixels do.
@@ -144,20 +144,10 @@ shift_table.head(n_show).round(3).assign(moves_most=most_moving.head(n_show))
 # |attribution| summed over colour channels; the completeness gap (Σ attributions − (f(x) − f(baseline))) says how
 # well `ig_steps` approximates the path integral.
 
-# %%
+# %% tags=["figure:cgiaa_integrated_gradients"]
 from captum.attr import IntegratedGradients
 
-
-class ScoreFromPixels(torch.nn.Module):
-    """Predicted mean score (B,) from normalised images, the critiques of those images held fixed."""
-
-    def __init__(self, critiques: torch.Tensor) -> None:
-        super().__init__()
-        self.critiques = critiques
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return predicted_mos(head(clip.image_features(image), self.critiques.expand(image.shape[0], -1, -1)))
-
+from iaa_lib.cgiaa.model import ScoreFromPixels
 
 ig_rows = shown[:2]
 images = load_image_batch(list(catalogue.loc[ig_rows, "path"]), clip.image_size, clip.mean, clip.std)
@@ -165,7 +155,7 @@ black = ((torch.zeros(1, 3, 1, 1) - torch.tensor(clip.mean).view(1, 3, 1, 1)) / 
 fig, axes = plt.subplots(2, len(ig_rows), figsize=(3.6 * len(ig_rows), 7))
 gaps = []
 for column, (index, image) in enumerate(zip(ig_rows, images)):
-    model = ScoreFromPixels(generated[index:index + 1]).eval()
+    model = ScoreFromPixels(clip, head, generated[index:index + 1]).eval()
     baseline = black.expand_as(image[None])
     attribution, gap = IntegratedGradients(model).attribute(image[None], baselines=baseline, n_steps=settings.ig_steps,
                                                             return_convergence_delta=True)

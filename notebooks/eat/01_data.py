@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # EAT, part 1: the data and transforms the paper uses
+# # EAT 1 · The data and transforms the paper uses
 #
 # > AVA vote histograms become 10-bin targets, images are squashed to 224 x 224, and EAT's split is not reproducible.
 #

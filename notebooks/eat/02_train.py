@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # EAT, part 2: training the deformable-attention enhancer
+# # EAT 2 · Training the deformable-attention enhancer
 #
 # > A DAT with learned reference points and a sign-agreement offset mask, trained end to end with an EMD loss.
 #

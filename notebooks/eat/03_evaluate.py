@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # EAT, part 3: evaluation, and why the published model's score depends on the batch
+# # EAT 3 · Evaluation, and why the published model's score depends on the batch
 #
 # > SRCC, PLCC, accuracy and EMD on held-out images, the paper's numbers beside ours, and two quirks of the official code measured live.
 #

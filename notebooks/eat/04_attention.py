@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # EAT, part 4: where the deformable attention looks
+# # EAT 4 · Where the deformable attention looks
 #
 # > Learned reference points, offsets kept or shrunk by the sign mask, attention maps per stage and an attribution, on real photographs.
 #

@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # SSMR references: semantic, style and fused neighbours
+# # SSMR 1 · References: semantic, style and fused neighbours
 #
 # > SSMR scores an artwork against training images that resemble it in *what* it shows and *how* it is painted; this notebook builds that reference index.
 #

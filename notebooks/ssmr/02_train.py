@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # Training SSMR's reference graph
+# # SSMR 2 · Training the reference graph
 #
 # > A query and its four references become a 5-node graph; a residual GCN reasons over it and regresses one score.
 #

@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # Evaluating SSMR: published numbers, references ablation, as-published switches
+# # SSMR 3 · Evaluation: published numbers, the references ablation, as-published switches
 #
 # > Which references help: semantic, style, both, none or random ones — and what the code's score mapping does to PLCC.
 #

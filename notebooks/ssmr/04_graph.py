@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # SSMR's reference graphs and their learned edges
+# # SSMR 4 · The reference graphs and their learned edges
 #
 # > Each query is scored together with its four references; here are the edge weights the trained graph actually uses.
 #
