@@ -74,6 +74,12 @@ def test_train_milnet_learns_and_reloads(tmp_path):
     assert again.out_dir == first.out_dir and again.loss_fn.trace_frame().equals(trace)
     for a, b in zip(first.model.state_dict().values(), again.model.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+    # the same run asked for under another folder (the comparison after the chapter): loaded through the run index,
+    # AdaEMD's traced state with it, nothing trained or written there
+    elsewhere = train_milnet(data, recipe, tmp_path / "compare", "toy")
+    assert elsewhere.loss_fn.trace_frame().equals(trace) and not (elsewhere.out_dir / "last.pt").exists()
+    for a, b in zip(first.model.state_dict().values(), elsewhere.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
 
 
 def test_reference_graph_drawing_checks_shapes_and_draws(tmp_path):

@@ -170,7 +170,6 @@ def train_milnet(
 ) -> TrainedMILNet:
     """Train MILNet on `data` with `recipe` (or load the finished run); see the module docstring."""
     from iaa_lib.training import FitConfig, fit_or_load
-    from iaa_lib.training.checkpoints import read_checkpoint
     from iaa_lib.training.fingerprint import fingerprint
 
     datasets = data.datasets(recipe.num_references, reference_mode=recipe.reference_mode, seed=recipe.seed)
@@ -191,9 +190,6 @@ def train_milnet(
                "retrieval_features": data.retrieval_store.key, "retrieval_metric": data.metric,
                "reference_groups": fingerprint(sorted((data.groups or {}).items()))},
     )
-    model, history = fit_or_load(model, loss_fn, loaders["train"], loaders.get("val"), cfg)
-    state = read_checkpoint(out_dir / "last.pt")
-    if isinstance(loss_fn, nn.Module) and state.get("loss") is not None:
-        loss_fn.load_state_dict(state["loss"])
+    model, history = fit_or_load(model, loss_fn, loaders["train"], loaders.get("val"), cfg)  # AdaEMD's state too
     model.eval()
     return TrainedMILNet(model, history, loss_fn, loaders, out_dir)
