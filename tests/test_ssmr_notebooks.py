@@ -36,7 +36,7 @@ def test_evaluate_notebook_ablation_and_mappings(notebook_metrics):
     m = notebook_metrics("notebooks/ssmr/03_evaluate.py")
     _finite(m)
     for key in ("fused", "semantic", "style", "no_refs", "random_refs", "as_published"):
-        assert -1.0 <= m[f"{key}_test_srcc"] <= 1.0
+        assert m[f"{key}_test_srcc"] > 0.25, key  # every ablation run ranks held-out images above chance
     assert m["test_n"] == 48
     refs = ("none", "fused", "random", "copies", "mean")
     assert len(m["reference_seeds"]) >= 3 and m["reference_test_n"] == 48
