@@ -14,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from iaa_lib.training import evaluate
+from iaa_lib.training.ablation import seed_ablation
 
 BASELINE = "0 references (query only)"
 VARIANTS: dict[str, dict] = {
@@ -29,24 +29,11 @@ VARIANTS: dict[str, dict] = {
 def reference_ablation(chapter, seeds: Sequence[int], n_boot: int = 1000, dataset: str = "synthetic"
                        ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """(seed_ablation_table of VARIANTS vs BASELINE, name -> test predictions [seeds, N]) on `dataset`'s test split."""
-    from iaa_lib.metrics import seed_ablation_table
+    def train(change: dict, seed: int):
+        trained = chapter.train(dataset, replace(chapter.recipe, **change, seed=seed))
+        return trained.model, trained.loaders["train"], trained.loaders["test"]
 
-    predictions, train_srcc, truth = {}, {}, None
-    for name, change in VARIANTS.items():
-        runs, fitted = [], []
-        for seed in seeds:
-            trained = chapter.train(dataset, replace(chapter.recipe, **change, seed=seed))
-            fitted.append(evaluate(trained.model, trained.loaders["train"])["srcc"])
-            _, frame = evaluate(trained.model, trained.loaders["test"], return_predictions=True)
-            runs.append(frame["pred_mos"].to_numpy())
-            if truth is None:
-                truth, order = frame["mos"].to_numpy(), frame["image_id"].tolist()
-            elif frame["image_id"].tolist() != order:
-                raise ValueError(f"{name} seed {seed} was scored on other test images than the baseline")
-        predictions[name], train_srcc[name] = np.stack(runs), float(np.mean(fitted))
-    table = seed_ablation_table(truth, predictions, BASELINE, n_boot=n_boot, seed=int(seeds[0]))
-    table["train_srcc"] = pd.Series(train_srcc)
-    return table, predictions
+    return seed_ablation(VARIANTS, BASELINE, seeds, train, n_boot)
 
 
 def neighbour_score_srcc(data, split: str = "test", k: int = 4) -> float:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from torch.utils.data import DataLoader
 
-from iaa_lib.training import evaluate
+from iaa_lib.training.ablation import seed_ablation
 
 BASELINE = "no refs (query only)"
 VARIANTS: dict[str, dict] = {
@@ -29,21 +29,9 @@ VARIANTS: dict[str, dict] = {
 def reference_ablation(chapter, seeds: Sequence[int], n_boot: int = 1000, dataset: str = "synthetic"
                        ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """(seed_ablation_table of VARIANTS vs BASELINE with train_srcc, name -> test predictions [seeds, N])."""
-    from iaa_lib.metrics import seed_ablation_table
+    def train(change: dict, seed: int):
+        run = chapter.train(dataset, seed=seed, **change)
+        return (run.model, DataLoader(run.datasets["train"], batch_size=256),
+                DataLoader(run.datasets["test"], batch_size=256))
 
-    predictions, train_srcc, truth = {}, {}, None
-    for name, change in VARIANTS.items():
-        runs, fitted = [], []
-        for seed in seeds:
-            run = chapter.train(dataset, seed=seed, **change)
-            fitted.append(evaluate(run.model, DataLoader(run.datasets["train"], batch_size=256))["srcc"])
-            _, frame = evaluate(run.model, DataLoader(run.datasets["test"], batch_size=256), return_predictions=True)
-            runs.append(frame["pred_mos"].to_numpy())
-            if truth is None:
-                truth, order = frame["mos"].to_numpy(), frame["image_id"].tolist()
-            elif frame["image_id"].tolist() != order:
-                raise ValueError(f"{name} seed {seed} was scored on other test images than the baseline")
-        predictions[name], train_srcc[name] = np.stack(runs), float(np.mean(fitted))
-    table = seed_ablation_table(truth, predictions, BASELINE, n_boot=n_boot, seed=int(seeds[0]))
-    table["train_srcc"] = pd.Series(train_srcc)
-    return table, predictions
+    return seed_ablation(VARIANTS, BASELINE, seeds, train, n_boot)
