@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 PROFILE_NAMES = ("smoke", "full")
-WEIGHTS = ("pretrained", "random")  # the settings' `weights` switch (the same values as iaa_lib.viz.WEIGHT_CHOICES)
+WEIGHTS = ("pretrained", "random")  # the settings' `weights` switch (the rehearsal's "random")
 PINNED_KEY = "pinned_parameters"  # injected by the runner: the names the user passed with -p
 
 Settings = TypeVar("Settings")
@@ -67,12 +67,25 @@ class Profiles(Generic[Settings]):
             raise ProfileError("the parameters cell must hold the smoke profile's values: " + ", ".join(wrong))
 
 
+def check_weights(weights: str, owner: str = "") -> str:
+    """`weights` when it is one of WEIGHTS, else ValueError naming the owner ("EATSettings") and the choices."""
+    if weights not in WEIGHTS:
+        raise ValueError(f"{owner + '.' if owner else ''}weights must be one of {WEIGHTS}, got {weights!r}")
+    return weights
+
+
+def check_rehearsal_switches(settings: Any) -> None:
+    """ValueError unless a chapter's settings hold a known `weights` and a `max_steps` >= 0 (0 = no cap)."""
+    owner = type(settings).__name__
+    check_weights(settings.weights, owner)
+    if settings.max_steps < 0:
+        raise ValueError(f"{owner}.max_steps must be >= 0 (0 = no cap), got {settings.max_steps}")
+
+
 def backbone_weights(weights: str, pretrained: str | None) -> str | None:
     """Weights to build a backbone with: its `pretrained` tag when weights == "pretrained", None (random init) when
     "random" (the rehearsal's explicit switch); ValueError for any other value."""
-    if weights not in WEIGHTS:
-        raise ValueError(f"weights must be one of {WEIGHTS}, got {weights!r}")
-    return pretrained if weights == "pretrained" else None
+    return pretrained if check_weights(weights) == "pretrained" else None
 
 
 def capped_epochs(epochs: int, max_steps: int) -> tuple[int, int | None]:

@@ -10,9 +10,9 @@ from PIL import Image
 
 from iaa_lib.data.images import load_rgb
 from iaa_lib.metrics import plcc, srcc
+from iaa_lib.profiles import check_weights
 
 SCORES = np.arange(1, 11)
-WEIGHT_CHOICES = ("pretrained", "random")
 RANDOM_WEIGHTS_HOOK = "iaa_lib.viz:stamp_random_weights"
 RANDOM_WEIGHTS_LABEL = "RANDOM WEIGHTS (rehearsal): not a result"
 
@@ -26,9 +26,8 @@ def stamp_random_weights(fig: plt.Figure) -> None:
 def mark_random_weights(weights: str) -> bool:
     """Stamp every figure pyplot creates from now on when weights == "random"; True when stamping is on.
 
-    Raises ValueError for a weights value other than WEIGHT_CHOICES."""
-    if weights not in WEIGHT_CHOICES:
-        raise ValueError(f"weights must be one of {WEIGHT_CHOICES}, got {weights!r}")
+    Raises ValueError for a weights value other than iaa_lib.profiles.WEIGHTS."""
+    check_weights(weights)
     hooks = [hook for hook in plt.rcParams["figure.hooks"] if hook != RANDOM_WEIGHTS_HOOK]
     if weights == "random":
         hooks.append(RANDOM_WEIGHTS_HOOK)

@@ -14,7 +14,7 @@ from torch.utils.data import Dataset
 
 from iaa_lib.cdcm.data import ChapterData, chapter_data, fit_cdcm, split_datasets
 from iaa_lib.cdcm.model import ENCODERS
-from iaa_lib.profiles import Profiles
+from iaa_lib.profiles import Profiles, check_rehearsal_switches
 
 SAMPLE_BATCH_SIZE = 16  # the real sample has 46 training photos
 SYNTHETIC_MODELS = {  # name -> (modality, variant): CDCM-Net and the release's two baselines
@@ -59,12 +59,7 @@ class CDCMSettings:
                                     "data check --dataset ava --root <your AVA folder> --manifest <that path>`")
 
     def __post_init__(self) -> None:
-        from iaa_lib.viz import WEIGHT_CHOICES
-
-        if self.weights not in WEIGHT_CHOICES:
-            raise ValueError(f"weights must be one of {WEIGHT_CHOICES}, got {self.weights!r}")
-        if self.max_steps < 0:
-            raise ValueError(f"max_steps must be >= 0 (0: no cap), got {self.max_steps}")
+        check_rehearsal_switches(self)
 
 
 SMOKE = CDCMSettings(profile="smoke", n_synthetic=600, epochs=8, sample_epochs=15, lr=1e-3, batch_size=32,

@@ -66,10 +66,9 @@ def encoder_spec(profile: str, weights: str = "pretrained") -> dict[str, Any]:
     """ENCODERS[profile]; weights="random" builds the same encoders by name with random init (image_weights and
     text_weights None, OpenAI CLIP as its QuickGELU architecture). ValueError for an encoder without random init."""
     from iaa_lib.blocks.backbones import random_twin
-    from iaa_lib.viz import WEIGHT_CHOICES
+    from iaa_lib.profiles import check_weights
 
-    if weights not in WEIGHT_CHOICES:
-        raise ValueError(f"weights must be one of {WEIGHT_CHOICES}, got {weights!r}")
+    check_weights(weights)
     spec = dict(ENCODERS[profile])
     if weights == "pretrained":
         return spec

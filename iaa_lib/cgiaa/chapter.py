@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from iaa_lib.profiles import Profiles
+from iaa_lib.profiles import Profiles, check_rehearsal_switches
 
 if TYPE_CHECKING:
     from iaa_lib.cgiaa.pipeline import Stages
@@ -66,12 +66,7 @@ class CGIAASettings:
     comments_file: str = ""  # "" = the shipped DPC critiques; else a JSON {"<id>.jpg": [comment, ...]} of AVA ids
 
     def __post_init__(self) -> None:
-        from iaa_lib.viz import WEIGHT_CHOICES
-
-        if self.weights not in WEIGHT_CHOICES:
-            raise ValueError(f"weights must be one of {WEIGHT_CHOICES}, got {self.weights!r}")
-        if self.max_steps < 0:
-            raise ValueError(f"max_steps must be >= 0 (0: no cap), got {self.max_steps}")
+        check_rehearsal_switches(self)
 
     def model_config(self):
         """The CGIAAConfig of these settings (weights="random": the image tower by name, its QuickGELU architecture

@@ -24,10 +24,9 @@ from iaa_lib.data.transforms import eval_transform
 from iaa_lib.eat.model import EAT, eat_loss, load_official_checkpoint
 from iaa_lib.paths import resolve
 from iaa_lib.data.sota import published
-from iaa_lib.profiles import Profiles
+from iaa_lib.profiles import Profiles, check_rehearsal_switches
 from iaa_lib.seed import seed_everything
 from iaa_lib.training import FitConfig, evaluate, fit_or_load
-from iaa_lib.viz import WEIGHT_CHOICES
 
 SPLIT_RATIOS = {"synthetic": (0.7, 0.15, 0.15), "ava": (0.9, 0.05, 0.05)}  # ava: EAT's seeded 90/5/5
 
@@ -67,10 +66,7 @@ class EATSettings:
     manifest: str = ""
 
     def __post_init__(self) -> None:
-        if self.weights not in WEIGHT_CHOICES:
-            raise ValueError(f"EATSettings.weights must be one of {WEIGHT_CHOICES}, got {self.weights!r}")
-        if self.max_steps < 0:
-            raise ValueError(f"EATSettings.max_steps must be >= 0 (0 = no cap), got {self.max_steps}")
+        check_rehearsal_switches(self)
 
     @property
     def dat_weights(self) -> str:

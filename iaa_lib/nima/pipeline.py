@@ -22,9 +22,8 @@ from iaa_lib.data.labelled_sets import labelled_set
 from iaa_lib.data.splits import apply_split
 from iaa_lib.nima.model import NIMA
 from iaa_lib.paths import resolve
-from iaa_lib.profiles import Profiles
+from iaa_lib.profiles import Profiles, check_rehearsal_switches
 from iaa_lib.training import FitConfig
-from iaa_lib.viz import WEIGHT_CHOICES
 
 SYNTHETIC_RATIOS = (0.7, 0.15, 0.15)
 
@@ -58,10 +57,7 @@ class NIMASettings:
     manifest: str = ""
 
     def __post_init__(self) -> None:
-        if self.weights not in WEIGHT_CHOICES:
-            raise ValueError(f"NIMASettings.weights must be one of {WEIGHT_CHOICES}, got {self.weights!r}")
-        if self.max_steps < 0:
-            raise ValueError(f"NIMASettings.max_steps must be >= 0 (0 = no cap), got {self.max_steps}")
+        check_rehearsal_switches(self)
 
     def fit_config(self, out_dir: str | os.PathLike, progress: bool = True) -> FitConfig:
         """The engine's settings for this recipe, checkpoints in out_dir (a notebook path such as runs/x/y)."""
